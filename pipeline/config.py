@@ -1,0 +1,194 @@
+"""Every path and option of the pipeline, in one place.
+
+Settings come from `config/default.toml`, then the user's TOML file (`--config`), then command-line
+flags. Nothing else in the project holds a path literal.
+"""
+from __future__ import annotations
+
+import copy
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+SQL_DIR = PROJECT_ROOT / "sql"
+REFERENCE_DATA_DIR = PROJECT_ROOT / "reference_data"
+DEFAULT_CONFIG = PROJECT_ROOT / "config" / "default.toml"
+
+Normalisation = Literal["reference", "mean"]
+CATEGORIES = ("overforing", "asyl", "familie")
+CONTRACT_TABLES = (
+    "personer", "bosted", "inntekt", "utdanning", "familie",
+    "kommuneendringer", "kommuner_2020", "naering_2010", "grunnbelop",
+)
+
+
+@dataclass(frozen=True)
+class Paths:
+    """Input, work and output directories and every file the pipeline writes in them."""
+
+    input: Path
+    work: Path
+    out: Path
+
+    @property
+    def database(self) -> Path:
+        return self.work / "register.duckdb"
+
+    @property
+    def panel_dir(self) -> Path:
+        return self.work / "panel"
+
+    @property
+    def person_year(self) -> Path:
+        return self.panel_dir / "person_year.parquet"
+
+    @property
+    def municipality_year(self) -> Path:
+        return self.panel_dir / "municipality_year.parquet"
+
+    @property
+    def estimates_dir(self) -> Path:
+        """Full-precision estimates kept for the figures stage (municipality level, not person level)."""
+        return self.work / "estimates"
+
+    @property
+    def tables(self) -> Path:
+        return self.out / "tables"
+
+    @property
+    def figures(self) -> Path:
+        return self.out / "figures"
+
+    @property
+    def sample_flow(self) -> Path:
+        return self.out / "sample_flow.csv"
+
+    @property
+    def manifest(self) -> Path:
+        return self.out / "manifest.json"
+
+    @property
+    def run_log(self) -> Path:
+        return self.out / "run_log.jsonl"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Study options (methods.md) and how the user's extracts map onto the input contract."""
+
+    paths: Paths
+    first_year: int = 2010
+    last_year: int = 2020
+    min_age: int = 20
+    max_age: int = 69
+    max_botid_contributions: int = 9
+    min_persons: int = 30
+    suppression_marker: str = "prikket"
+    normalisation: Normalisation = "reference"
+    reference_municipality: str = "0301"
+    min_persons_municipality: int = 1
+    characteristics_year: int = 2010
+    bi_first_year: int = 2011
+    bi_last_year: int = 2020
+    duckdb_memory_limit: str = "8GB"
+    duckdb_threads: int = 2
+    categories: dict[str, list[str]] = field(default_factory=dict)
+    refugee_background: list[str] = field(default_factory=list)
+    splits: dict[str, str] = field(default_factory=dict)
+    files: dict[str, str] = field(default_factory=dict)
+    columns: dict[str, dict[str, str]] = field(default_factory=dict)
+    language: Literal["no", "en"] = "no"
+    seed: int | None = None
+    source: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def study_years(self) -> range:
+        return range(self.first_year, self.last_year + 1)
+
+    def category_of_code(self) -> dict[str, str]:
+        """innvandringsgrunn code -> category name."""
+        return {code: cat for cat, codes in self.categories.items() for code in codes}
+
+
+def _merge(base: dict, update: dict) -> dict:
+    out = copy.deepcopy(base)
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def read_toml(path: Path) -> dict:
+    with open(path, "rb") as fh:
+        return tomllib.load(fh)
+
+
+def load_settings(
+    config: Path | None = None,
+    *,
+    input: Path | None = None,
+    work: Path | None = None,
+    out: Path | None = None,
+    **overrides: Any,
+) -> Settings:
+    """Defaults, then the user's TOML, then flags (`None` flags are ignored)."""
+    raw = read_toml(DEFAULT_CONFIG)
+    if config is not None:
+        raw = _merge(raw, read_toml(Path(config)))
+    p = raw["paths"]
+    base = Path(config).resolve().parent if config is not None and "paths" in read_toml(Path(config)) else PROJECT_ROOT
+
+    def resolve(flag: Path | None, key: str) -> Path:
+        if flag is not None:
+            return Path(flag).resolve()
+        value = Path(p[key])
+        return value if value.is_absolute() else (base / value).resolve()
+
+    paths = Paths(input=resolve(input, "input"), work=resolve(work, "work"), out=resolve(out, "out"))
+    study, disc, est, mun, ddb = raw["study"], raw["disclosure"], raw["estimation"], raw["municipality"], raw["duckdb"]
+    cats = dict(raw["categories"])
+    refugee_background = list(cats.pop("refugee_background"))
+    unknown = set(cats) - set(CATEGORIES)
+    if unknown:
+        raise ValueError(f"[categories] has unknown category {sorted(unknown)}; allowed: {list(CATEGORIES)}")
+    values: dict[str, Any] = dict(
+        paths=paths,
+        first_year=int(study["first_year"]),
+        last_year=int(study["last_year"]),
+        min_age=int(study["min_age"]),
+        max_age=int(study["max_age"]),
+        max_botid_contributions=int(study["max_botid_contributions"]),
+        min_persons=int(disc["min_persons"]),
+        suppression_marker=str(disc["marker"]),
+        normalisation=est["normalisation"],
+        reference_municipality=str(est["reference_municipality"]),
+        min_persons_municipality=int(est["min_persons_municipality"]),
+        characteristics_year=int(mun["characteristics_year"]),
+        bi_first_year=int(mun["bi_first_year"]),
+        bi_last_year=int(mun["bi_last_year"]),
+        duckdb_memory_limit=str(ddb["memory_limit"]),
+        duckdb_threads=int(ddb["threads"]),
+        categories={k: [str(c) for c in v] for k, v in cats.items()},
+        refugee_background=[str(c) for c in refugee_background],
+        splits={str(k): str(v) for k, v in raw.get("splits", {}).items()},
+        files={k: str(v) for k, v in raw["files"].items()},
+        columns={t: {k: str(v) for k, v in m.items()} for t, m in raw.get("columns", {}).items()},
+        source=raw,
+    )
+    for key, value in overrides.items():
+        if value is not None:
+            values[key] = value
+    if values["normalisation"] not in ("reference", "mean"):
+        raise ValueError(f"normalisation must be 'reference' or 'mean', not {values['normalisation']!r}")
+    if values["first_year"] > values["last_year"]:
+        raise ValueError("first_year must not be after last_year")
+    return Settings(**values)
