@@ -1,0 +1,293 @@
+"""Stage 1, load and validate: read every extract into DuckDB staging tables `stg_<table>`.
+
+Staging only renames (the configuration's column map) and casts (the contract's types). Anything that
+breaks the contract raises `ContractError`, before any output is written.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+from pathlib import Path
+
+import duckdb
+
+from pipeline.config import REFERENCE_DATA_DIR, Settings
+from pipeline.contract import (
+    BIGINT, BOOL, CODE_LISTS, DATE, FILE_SUFFIXES, INT, STRING, TABLES, Table,
+)
+from pipeline.errors import ContractError
+
+# Codes with a fixed width: numeric source columns are left-padded with zeros.
+CODE_WIDTHS = {"kommnr": 4, "kommnr_2020": 4, "fodeland": 3, "landbakgrunn": 3}
+FIRST_PLAUSIBLE_YEAR = 1890
+
+
+def quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def sql_string(value: str) -> str:
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def locate(settings: Settings, table: str) -> Path | None:
+    """The extract file of a contract table, by the configured file name and a known suffix."""
+    stem = settings.files.get(table, table)
+    for suffix in FILE_SUFFIXES:
+        path = settings.paths.input / f"{stem}{suffix}"
+        if path.exists():
+            return path
+    return None
+
+
+def detect_delimiter(path: Path) -> str:
+    """',' or ';', whichever the header line holds more of."""
+    opener = gzip.open if path.name.endswith(".gz") else open
+    with opener(path, "rb") as fh:
+        header = fh.readline()
+    try:
+        text = header.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ContractError("encoding", file=path, column=None, count=None,
+                            detail=f"is not UTF-8 (header line, byte {exc.start})") from exc
+    return ";" if text.count(";") > text.count(",") else ","
+
+
+def file_relation(path: Path) -> str:
+    """A DuckDB table expression reading the file as it is (CSV: every column as text)."""
+    p = sql_string(str(path))
+    if path.suffix == ".parquet":
+        return f"read_parquet({p})"
+    if path.name.endswith((".csv", ".csv.gz")):
+        delim = sql_string(detect_delimiter(path))
+        return (f"read_csv({p}, delim={delim}, header=true, all_varchar=true, quote='\"', "
+                f"escape='\"', strict_mode=true, null_padding=false, encoding='utf-8')")
+    raise ValueError(f"unsupported file type: {path}")
+
+
+def register_raw(
+    con: duckdb.DuckDBPyConnection, settings: Settings, table: Table
+) -> tuple[Path, dict[str, str]] | None:
+    """Create view raw_<table> over the file with contract column names.
+
+    Returns the file and each contract column's type in the file, or None for an absent optional table.
+    """
+    path = locate(settings, table.name)
+    if path is None:
+        if table.required:
+            tried = ", ".join(f"{settings.files.get(table.name, table.name)}{s}" for s in FILE_SUFFIXES)
+            raise ContractError("missing_file", file=settings.paths.input / table.name, column=None,
+                                count=None, detail=f"is missing: no {tried} in {settings.paths.input}")
+        return None
+    if path.suffix == ".dta":
+        import pandas as pd
+
+        frame = pd.read_stata(path, convert_categoricals=False)
+        con.register(f"file_{table.name}", frame)
+        relation = f"file_{table.name}"
+    else:
+        relation = file_relation(path)
+    try:
+        described = con.execute(f"describe select * from {relation}").fetchall()
+    except duckdb.Error as exc:
+        raise _read_error(path, exc) from exc
+    source_types = {row[0]: row[1] for row in described}
+    mapping = settings.columns.get(table.name, {})
+    selects, types = [], {}
+    for column in table.columns:
+        source = mapping.get(column, column)
+        if source not in source_types:
+            raise ContractError(
+                "missing_column", file=path, column=source, count=None,
+                examples=[f"columns present: {', '.join(list(source_types)[:12])}"],
+                detail=f"lacks column '{source}' (contract column '{column}'; map other names in "
+                       f"[columns.{table.name}] of the configuration)")
+        selects.append(f"{quote(source)} as {quote(column)}")
+        types[column] = source_types[source].upper()
+    con.execute(f"create or replace temp view raw_{table.name} as select {', '.join(selects)} from {relation}")
+    return path, types
+
+
+def _read_error(path: Path, exc: duckdb.Error) -> ContractError:
+    text = str(exc)
+    kind = "encoding" if ("unicode" in text.lower() or "utf-8" in text.lower()) else "malformed_file"
+    first = text.strip().splitlines()[0][:300] if text.strip() else type(exc).__name__
+    return ContractError(kind, file=path, column=None, count=None,
+                         detail=f"cannot be read as a clean table ({first})")
+
+
+INTEGER_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT",
+                 "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT")
+
+
+def cast_expression(column: str, target: str, source_type: str) -> str:
+    """try_cast of a raw column to its contract type; empty text is missing."""
+    col = quote(column)
+    is_text = source_type.startswith("VARCHAR")
+    value = f"nullif(trim({col}), '')" if is_text else col
+    if target == STRING:
+        if column in CODE_WIDTHS and source_type in INTEGER_TYPES:
+            return f"lpad(cast({col} as varchar), {CODE_WIDTHS[column]}, '0')"
+        return f"cast({value} as varchar)"
+    if target == DATE:
+        if is_text:
+            return (f"coalesce(try_cast({value} as date), try_strptime({value}, '%Y%m%d')::date, "
+                    f"try_strptime({value}, '%d.%m.%Y')::date)")
+        return f"try_cast({col} as date)"
+    if target in (INT, BIGINT) and is_text:
+        # integers written as 2015.0 are accepted; 2015.5 is not
+        return (f"case when try_cast({value} as double) = round(try_cast({value} as double)) "
+                f"then try_cast(try_cast({value} as double) as {target}) end")
+    if target == BOOL and is_text:
+        return (f"case lower({value}) when '1' then true when 'true' then true when 'ja' then true "
+                f"when 'j' then true when 't' then true when '0' then false when 'false' then false "
+                f"when 'nei' then false when 'n' then false when 'f' then false end")
+    return f"try_cast({value} as {target})"
+
+
+def stage_table(con: duckdb.DuckDBPyConnection, table: Table, path: Path, source_types: dict[str, str]) -> int:
+    """Create stg_<table> by renaming and casting; refuse wrong types, missing values and empty tables."""
+    try:
+        n_rows = con.execute(f"select count(*) from raw_{table.name}").fetchall()[0][0]
+    except duckdb.Error as exc:
+        raise _read_error(path, exc) from exc
+    if n_rows == 0:
+        raise ContractError("empty_table", file=path, column=None, count=0,
+                            detail="hold no data rows (header only or empty)")
+    casts = {c: cast_expression(c, t, source_types[c]) for c, t in table.columns.items()}
+    key_cols = table.key or tuple(table.columns)[:1]
+    for column, expr in casts.items():
+        raw = f"nullif(trim(cast({quote(column)} as varchar)), '')"
+        bad = con.execute(
+            f"select count(*) from raw_{table.name} where {raw} is not null and ({expr}) is null").fetchall()[0][0]
+        if bad:
+            examples = con.execute(
+                f"select {', '.join(quote(k) for k in key_cols)}, {raw} from raw_{table.name} "
+                f"where {raw} is not null and ({expr}) is null limit 5").fetchall()
+            raise ContractError(
+                "wrong_type", file=path, column=column, count=bad, examples=[_row(e) for e in examples],
+                detail=f"are not of type {table.columns[column]} as the contract requires")
+        if column not in table.nullable:
+            missing = con.execute(f"select count(*) from raw_{table.name} where {raw} is null").fetchall()[0][0]
+            if missing:
+                examples = con.execute(
+                    f"select {', '.join(quote(k) for k in key_cols)} from raw_{table.name} "
+                    f"where {raw} is null limit 5").fetchall()
+                raise ContractError("missing_value", file=path, column=column, count=missing,
+                                    examples=[_row(e) for e in examples],
+                                    detail="have no value where the contract requires one")
+    select = ", ".join(f"{expr} as {quote(c)}" for c, expr in casts.items())
+    con.execute(f"create or replace table stg_{table.name} as select {select} from raw_{table.name}")
+    return n_rows
+
+
+def _row(values: tuple) -> str:
+    return "(" + ", ".join("" if v is None else str(v) for v in values) + ")"
+
+
+def _refuse_if_any(con, sql: str, *, kind: str, file: Path, column: str, detail: str) -> None:
+    """Run a query returning offending rows (first column: a printable key); refuse if it returns any."""
+    count = con.execute(f"select count(*) from ({sql})").fetchall()[0][0]
+    if count:
+        examples = [_row(r) for r in con.execute(f"{sql} limit 5").fetchall()]
+        raise ContractError(kind, file=file, column=column, count=count, examples=examples, detail=detail)
+
+
+def check_integrity(con: duckdb.DuckDBPyConnection, settings: Settings, files: dict[str, Path]) -> None:
+    """The contract's refusal list beyond types: keys, code lists, dates, references, municipality codes."""
+    for name, path in files.items():
+        table = TABLES[name]
+        if table.key:
+            keys = ", ".join(table.key)
+            _refuse_if_any(
+                con, f"select {keys}, count(*) as n from stg_{name} group by {keys} having count(*) > 1 "
+                     f"order by {keys}",
+                kind="duplicate_key", file=path, column=keys,
+                detail=f"share a key ({keys}) that must be unique; shown as (key, copies)")
+    for (name, column), allowed in CODE_LISTS.items():
+        listed = ", ".join(sql_string(a) for a in allowed)
+        _refuse_if_any(
+            con, f"select lopenr, cast({column} as varchar) from stg_{name} "
+                 f"where cast({column} as varchar) not in ({listed}) order by lopenr",
+            kind="code_outside_list", file=files[name], column=column,
+            detail=f"hold codes outside the code list ({', '.join(allowed)})")
+    today = dt.date.today()
+    _refuse_if_any(
+        con, "select lopenr, innvandringsdato, foedselsaar from stg_personer "
+             "where year(innvandringsdato) < foedselsaar order by lopenr",
+        kind="impossible_date", file=files["personer"], column="innvandringsdato",
+        detail="immigrated before their birth year; shown as (lopenr, innvandringsdato, foedselsaar)")
+    _refuse_if_any(
+        con, f"select lopenr, innvandringsdato from stg_personer where innvandringsdato > date '{today}' "
+             f"order by lopenr",
+        kind="impossible_date", file=files["personer"], column="innvandringsdato",
+        detail=f"have an immigration date in the future (after {today})")
+    _refuse_if_any(
+        con, f"select lopenr, foedselsaar from stg_personer where foedselsaar < {FIRST_PLAUSIBLE_YEAR} "
+             f"or foedselsaar > {today.year} order by lopenr",
+        kind="impossible_date", file=files["personer"], column="foedselsaar",
+        detail=f"have a birth year outside {FIRST_PLAUSIBLE_YEAR}-{today.year}")
+    for name, path in files.items():
+        if "aar" in TABLES[name].columns:
+            _refuse_if_any(
+                con, f"select aar, count(*) from stg_{name} where aar < {FIRST_PLAUSIBLE_YEAR} "
+                     f"or aar > {today.year} group by aar order by aar",
+                kind="year_outside_study", file=path, column="aar",
+                detail=f"have a year that no register can hold (outside {FIRST_PLAUSIBLE_YEAR}-{today.year}); "
+                       f"shown as (aar, rows)")
+        if TABLES[name].yearly:
+            _refuse_if_any(
+                con, f"select t.lopenr, t.aar from stg_{name} t anti join stg_personer p using (lopenr) "
+                     f"order by t.lopenr, t.aar",
+                kind="unknown_person", file=path, column="lopenr",
+                detail="belong to a lopenr that is not in personer")
+    study = f"aar between {settings.first_year} and {settings.last_year}"
+    _refuse_if_any(
+        con, f"select b.lopenr, b.aar, b.kommnr from stg_bosted b "
+             f"where {study} and not exists (select 1 from stg_kommuneendringer k where k.kommnr = b.kommnr) "
+             f"order by b.lopenr, b.aar",
+        kind="unknown_kommnr", file=files["bosted"], column="kommnr",
+        detail="have a municipality code that kommuneendringer does not know in any year")
+    _refuse_if_any(
+        con, f"select b.lopenr, b.aar, b.kommnr, (select string_agg(distinct k.aar::varchar, '/' order by k.aar::varchar) "
+             f"from stg_kommuneendringer k where k.kommnr = b.kommnr) as valid_years from stg_bosted b "
+             f"where {study} and not exists (select 1 from stg_kommuneendringer k "
+             f"where k.kommnr = b.kommnr and k.aar = b.aar) order by b.lopenr, b.aar",
+        kind="kommnr_other_year", file=files["bosted"], column="kommnr",
+        detail="have a municipality code that is valid only in other years (shown with the years "
+               "kommuneendringer lists it for)")
+    _refuse_if_any(
+        con, "select k.aar, k.kommnr, k.kommnr_2020 from stg_kommuneendringer k "
+             "anti join stg_kommuner_2020 m using (kommnr_2020) order by k.aar, k.kommnr",
+        kind="unknown_kommnr", file=files["kommuneendringer"], column="kommnr_2020",
+        detail="map to a 2020 municipality that kommuner_2020 does not list")
+
+
+def load_grunnbelop(con: duckdb.DuckDBPyConnection, settings: Settings, files: dict[str, Path]) -> None:
+    """Use the delivered G series if there is one, else the shipped official series; refuse gaps."""
+    if "grunnbelop" not in files:
+        shipped = sql_string(str(REFERENCE_DATA_DIR / "grunnbelop.csv"))
+        con.execute(f"create or replace table stg_grunnbelop as select cast(aar as integer) as aar, "
+                    f"cast(g as bigint) as g from read_csv({shipped}, header=true)")
+    missing = [y for y in settings.study_years
+               if not con.execute("select count(*) from stg_grunnbelop where aar = ?", [y]).fetchall()[0][0]]
+    if missing:
+        where = files.get("grunnbelop", REFERENCE_DATA_DIR / "grunnbelop.csv")
+        raise ContractError("year_outside_study", file=where, column="aar", count=len(missing),
+                            examples=missing, detail="of the study years have no grunnbeløp")
+
+
+def run(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict[str, dict]:
+    """Load and validate every table; return per-table file path and row count (for the manifest)."""
+    files: dict[str, Path] = {}
+    rows: dict[str, dict] = {}
+    for table in TABLES.values():
+        found = register_raw(con, settings, table)
+        if found is None:
+            continue
+        path, source_types = found
+        files[table.name] = path
+        rows[table.name] = {"file": str(path), "rows": stage_table(con, table, path, source_types)}
+    load_grunnbelop(con, settings, files)
+    check_integrity(con, settings, files)
+    return rows

@@ -1,0 +1,69 @@
+"""Stage 3, the refugee person-year panel (methods.md §1-3) and its sample flow."""
+from __future__ import annotations
+
+import duckdb
+import pandas as pd
+
+from pipeline.config import Settings
+from pipeline.db import query_sql, run_sql
+
+PERSON_RULES = {
+    "not_refugee_category": "innvandringsgrunn not one of the three categories",
+    "no_immigration_date": "refugee category without an immigration date",
+    "immigrated_before_study": "immigrated before the first study year",
+    "settlement_after_study": "settlement (1 January after immigration) after the last study year",
+    "not_resident_after_arrival": "not resident on 1 January after the immigration year",
+}
+PERSON_YEAR_RULES = {
+    "resident_before_settlement": "person-year before the settlement year (botid < 0)",
+    "no_income_record": "no income record that year (died, emigrated or missing)",
+}
+FLOW_COLUMNS = ["step", "rule", "description", "persons_in", "person_years_in", "persons_excluded",
+                "person_years_excluded", "persons_out", "person_years_out"]
+
+
+def sample_flow(persons_in: int, person_years_in: int, exclusions: pd.DataFrame,
+                extra_steps: list[tuple[str, str, int, int]] = ()) -> pd.DataFrame:
+    """Running totals of the sample flow: out = in - excluded at every step, in = previous out.
+
+    `exclusions` has columns level, rule, persons, person_years (sql/32_sample_flow.sql); rules appear in
+    the order of PERSON_RULES then PERSON_YEAR_RULES, with zero rows for rules that removed nothing.
+    """
+    counts = {r.rule: (int(r.persons), int(r.person_years)) for r in exclusions.itertuples()}
+    unknown = set(counts) - set(PERSON_RULES) - set(PERSON_YEAR_RULES)
+    if unknown:
+        raise ValueError(f"sample flow has rules without a description: {sorted(unknown)}")
+    steps = [(rule, text, *counts.get(rule, (0, 0)))
+             for rule, text in {**PERSON_RULES, **PERSON_YEAR_RULES}.items()]
+    steps += list(extra_steps)
+    rows, persons, person_years = [], persons_in, person_years_in
+    for number, (rule, text, p_out, py_out) in enumerate(steps, start=1):
+        rows.append([number, rule, text, persons, person_years, p_out, py_out,
+                     persons - p_out, person_years - py_out])
+        persons, person_years = persons - p_out, person_years - py_out
+    return pd.DataFrame(rows, columns=FLOW_COLUMNS)
+
+
+def run(con: duckdb.DuckDBPyConnection, settings: Settings) -> pd.DataFrame:
+    """Build `refugees`, `person_year` and the sample flow; return the flow."""
+    run_sql(con, "30_refugees.sql")
+    run_sql(con, "31_person_year.sql")
+    exclusions = query_sql(con, "32_sample_flow.sql")
+    persons_in = con.execute("select count(*) from stg_personer").fetchall()[0][0]
+    person_years_in = con.execute("select count(*) from harmonised_bosted").fetchall()[0][0]
+    window = "alder between getvariable('min_age') and getvariable('max_age')"
+    rows_outside_age = con.execute(f"select count(*) from person_year where not ({window})").fetchall()[0][0]
+    persons_outside_age = con.execute(
+        f"select count(*) from (select lopenr from person_year group by lopenr "
+        f"having not bool_or({window}))").fetchall()[0][0]
+    age_step = ("age_outside_window",
+                f"analysis sample (figs 3.8-3.14, models): age outside {settings.min_age}-{settings.max_age}",
+                persons_outside_age, rows_outside_age)
+    flow = sample_flow(persons_in, person_years_in, exclusions, [age_step])
+    panel_rows, panel_persons = con.execute("select count(*), count(distinct lopenr) from person_year").fetchall()[0]
+    before_age = flow.iloc[-2]
+    if (before_age.person_years_out, before_age.persons_out) != (panel_rows, panel_persons):
+        raise AssertionError(
+            f"sample flow does not balance: flow says {before_age.persons_out} persons / "
+            f"{before_age.person_years_out} person-years, panel has {panel_persons} / {panel_rows}")
+    return flow

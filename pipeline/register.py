@@ -1,0 +1,104 @@
+"""The `panel` and `validate` commands: load + validate, harmonise, panel, municipality table.
+
+The DuckDB database is built under a temporary name and renamed into place only when every step has
+succeeded, as are the exported Parquet files; a refusal or a kill leaves the previous outputs intact.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from pipeline import harmonise, load, municipalities, panel
+from pipeline.config import Settings
+from pipeline.db import connect, create_reference_tables
+from pipeline.io import PRIVATE_FILE_MODE, atomic_path, private_dir, write_csv
+from pipeline.runlog import Timer, record
+
+
+@contextlib.contextmanager
+def scratch_database(path: Path, settings: Settings) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A fresh database file at `path`, removed again if the block fails."""
+    for stale in (path, path.with_name(path.name + ".wal")):
+        stale.unlink(missing_ok=True)
+    con = connect(path, settings)
+    try:
+        yield con
+    except BaseException:
+        con.close()
+        for leftover in (path, path.with_name(path.name + ".wal")):
+            leftover.unlink(missing_ok=True)
+        raise
+    con.close()
+
+
+def export_parquet(con: duckdb.DuckDBPyConnection, table: str, order: str, path: Path) -> Path:
+    """Write a work table to Parquet (owner-only), atomically."""
+    with atomic_path(path, private=True) as tmp:
+        con.execute(f"copy (select * from {table} order by {order}) to '{tmp}' "
+                    f"(format parquet, compression zstd)")
+    return path
+
+
+def validate(settings: Settings) -> dict[str, dict]:
+    """Load and check every extract; write nothing but a scratch database that is removed."""
+    private_dir(settings.paths.work)
+    scratch = settings.paths.work / ".validate.duckdb"
+    with scratch_database(scratch, settings) as con:
+        tables = load.run(con, settings)
+    for leftover in (scratch, scratch.with_name(scratch.name + ".wal")):
+        leftover.unlink(missing_ok=True)
+    return tables
+
+
+def build_panel(settings: Settings) -> dict:
+    """Run stages 1-4 and export the panel, the municipality table and the sample flow."""
+    paths = settings.paths
+    private_dir(paths.work)
+    private_dir(paths.panel_dir)
+    building = paths.work / ".register.duckdb.building"
+    timings: dict[str, float] = {}
+    with scratch_database(building, settings) as con:
+        with Timer() as t:
+            tables = load.run(con, settings)
+        timings["load_validate"] = t.seconds
+        create_reference_tables(con, settings)
+        with Timer() as t:
+            harmonised = harmonise.run(con, settings)
+        timings["harmonise"] = t.seconds
+        with Timer() as t:
+            flow = panel.run(con, settings)
+            export_parquet(con, "person_year", "lopenr, aar", paths.person_year)
+        timings["panel"] = t.seconds
+        with Timer() as t:
+            municipal = municipalities.run(con, settings)
+            export_parquet(con, "municipality_year", "kommnr_2020, aar", paths.municipality_year)
+        timings["municipalities"] = t.seconds
+    os.chmod(building, PRIVATE_FILE_MODE)
+    os.replace(building, paths.database)
+    write_csv(flow, paths.work / "sample_flow_full.csv")
+    write_csv(releasable_flow(flow, settings), paths.sample_flow)
+    for stage, seconds in timings.items():
+        record(paths.run_log, stage, "timing", seconds=round(seconds, 3))
+    return {"tables": tables, "harmonise": harmonised, "municipalities": municipal,
+            "timings": timings, "flow": flow}
+
+
+def releasable_flow(flow: pd.DataFrame, settings: Settings) -> pd.DataFrame:
+    """The sample flow for the output directory: counts of 1 to min_persons-1 are suppressed."""
+    count_columns = [c for c in flow.columns if c.startswith(("persons", "person_years"))]
+    return suppress_small_counts(flow, count_columns, settings.min_persons, settings.suppression_marker)
+
+
+def suppress_small_counts(frame: pd.DataFrame, columns: list[str], min_persons: int, marker: str) -> pd.DataFrame:
+    """Replace each count from 1 to min_persons-1 by the marker (zero and large counts stay)."""
+    out = frame.copy()
+    for column in columns:
+        values = out[column].astype(object)
+        small = (frame[column] > 0) & (frame[column] < min_persons)
+        out[column] = values.where(~small, marker)
+    return out

@@ -1,0 +1,21 @@
+-- Residence on 1 January of each study year, in the 2020 municipality structure (methods.md §4).
+-- Every (aar, kommnr) was checked against kommuneendringer in the load stage.
+create or replace table harmonised_bosted as
+with bosted as (
+    select lopenr, aar, kommnr
+    from stg_bosted
+    where aar between getvariable('first_year') and getvariable('last_year')
+),
+
+final as (
+    select
+        bosted.lopenr,
+        bosted.aar,
+        bosted.kommnr,
+        crosswalk.kommnr_2020
+    from bosted
+    join stg_kommuneendringer as crosswalk using (aar, kommnr)
+)
+
+select * from final
+order by lopenr, aar;

@@ -1,0 +1,54 @@
+-- Exclusions of the sample flow: one row per rule with the persons and person-years it removes.
+-- Person-years are residence rows (1 January) in the study years. A person-year rule removes a person
+-- when it removes that person's last remaining row. Python adds the running totals.
+with person_rows as (
+    select lopenr, count(*) as n_rows from harmonised_bosted group by lopenr
+),
+
+person_level as (
+    select
+        candidates.excluded_by as rule,
+        count(*) as persons,
+        coalesce(sum(person_rows.n_rows), 0) as person_years
+    from refugee_candidates as candidates
+    left join person_rows using (lopenr)
+    where candidates.excluded_by is not null
+    group by candidates.excluded_by
+),
+
+row_rank as (
+    select
+        lopenr,
+        excluded_by,
+        case excluded_by
+            when 'resident_before_settlement' then 1
+            when 'no_income_record' then 2
+            else 99
+        end as rank
+    from person_year_candidates
+),
+
+persons_removed as (
+    -- a person leaves at the rule that removes their last remaining row
+    select last_rank, count(*) as persons
+    from (select lopenr, max(rank) as last_rank from row_rank group by lopenr)
+    group by last_rank
+),
+
+person_year_level as (
+    select
+        rows_removed.rule,
+        coalesce(persons_removed.persons, 0) as persons,
+        rows_removed.person_years
+    from (
+        select excluded_by as rule, rank, count(*) as person_years
+        from row_rank
+        where excluded_by is not null
+        group by excluded_by, rank
+    ) as rows_removed
+    left join persons_removed on persons_removed.last_rank = rows_removed.rank
+)
+
+select 'person' as level, rule, persons, person_years from person_level
+union all
+select 'person_year' as level, rule, persons, person_years from person_year_level;
