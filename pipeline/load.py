@@ -5,6 +5,8 @@ breaks the contract raises `ContractError`, before any output is written.
 """
 from __future__ import annotations
 
+import codecs
+import csv
 import datetime as dt
 import gzip
 from pathlib import Path
@@ -40,28 +42,49 @@ def locate(settings: Settings, table: str) -> Path | None:
     return None
 
 
-def detect_delimiter(path: Path) -> str:
-    """',' or ';', whichever the header line holds more of."""
-    opener = gzip.open if path.name.endswith(".gz") else open
-    with opener(path, "rb") as fh:
-        header = fh.readline()
-    try:
-        text = header.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise ContractError("encoding", file=path, column=None, count=None,
-                            detail=f"is not UTF-8 (header line, byte {exc.start})") from exc
-    return ";" if text.count(";") > text.count(",") else ","
+def open_binary(path: Path):
+    return gzip.open(path, "rb") if path.name.endswith(".gz") else open(path, "rb")
+
+
+def check_utf8(path: Path, chunk: int = 1 << 24) -> None:
+    """Refuse a text file that is not UTF-8, naming the first bad line."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    line = 1
+    with open_binary(path) as fh:
+        while block := fh.read(chunk):
+            try:
+                decoder.decode(block)
+            except UnicodeDecodeError as exc:
+                bad_line = line + block[: exc.start].count(b"\n")
+                raise ContractError("encoding", file=path, column=None, count=None,
+                                    examples=[f"line {bad_line}"],
+                                    detail=f"is not UTF-8 (byte {block[exc.start]:#x}); re-export it as UTF-8") from exc
+            line += block.count(b"\n")
+
+
+def csv_header(path: Path) -> tuple[str, list[str]]:
+    """Delimiter (',' or ';', whichever the header holds more of) and the column names."""
+    check_utf8(path)
+    with open_binary(path) as fh:
+        header = fh.readline().decode("utf-8-sig").rstrip("\r\n")
+    if not header.strip():
+        raise ContractError("empty_table", file=path, column=None, count=0,
+                            detail="is empty (no header line)")
+    delimiter = ";" if header.count(";") > header.count(",") else ","
+    names = next(csv.reader([header], delimiter=delimiter))
+    return delimiter, [n.strip() for n in names]
 
 
 def file_relation(path: Path) -> str:
-    """A DuckDB table expression reading the file as it is (CSV: every column as text)."""
+    """A DuckDB table expression reading the file as it is (CSV: every column as text, strictly)."""
     p = sql_string(str(path))
     if path.suffix == ".parquet":
         return f"read_parquet({p})"
     if path.name.endswith((".csv", ".csv.gz")):
-        delim = sql_string(detect_delimiter(path))
-        return (f"read_csv({p}, delim={delim}, header=true, all_varchar=true, quote='\"', "
-                f"escape='\"', strict_mode=true, null_padding=false, encoding='utf-8')")
+        delimiter, names = csv_header(path)
+        columns = ", ".join(f"{sql_string(n)}: 'VARCHAR'" for n in names)
+        return (f"read_csv({p}, delim={sql_string(delimiter)}, header=true, auto_detect=false, "
+                f"columns={{{columns}}}, quote='\"', escape='\"', strict_mode=true, null_padding=false)")
     raise ValueError(f"unsupported file type: {path}")
 
 
@@ -109,11 +132,15 @@ def register_raw(
 
 
 def _read_error(path: Path, exc: duckdb.Error) -> ContractError:
-    text = str(exc)
-    kind = "encoding" if ("unicode" in text.lower() or "utf-8" in text.lower()) else "malformed_file"
-    first = text.strip().splitlines()[0][:300] if text.strip() else type(exc).__name__
-    return ContractError(kind, file=path, column=None, count=None,
-                         detail=f"cannot be read as a clean table ({first})")
+    """A parse error of DuckDB's CSV reader as a refusal: its line, reason and original text."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    where = next((line for line in lines if line.startswith("CSV Error on Line")), None)
+    original = next((line for line in lines if line.startswith("Original Line")), None)
+    reason = next((line for line in lines if line.startswith(("Expected Number", "Value with"))), None)
+    parts = [p for p in (where, reason) if p] or lines[:1]
+    return ContractError("malformed_file", file=path, column=None, count=None,
+                         examples=[original[:200]] if original else [],
+                         detail=f"cannot be read as a clean table ({'; '.join(parts)[:300]})")
 
 
 INTEGER_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT",

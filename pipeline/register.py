@@ -82,6 +82,8 @@ def build_panel(settings: Settings) -> dict:
     os.replace(building, paths.database)
     write_csv(flow, paths.work / "sample_flow_full.csv")
     write_csv(releasable_flow(flow, settings), paths.sample_flow)
+    for name, info in tables.items():
+        record(paths.run_log, "load", "rows", table=name, rows=info["rows"])
     for stage, seconds in timings.items():
         record(paths.run_log, stage, "timing", seconds=round(seconds, 3))
     return {"tables": tables, "harmonise": harmonised, "municipalities": municipal,

@@ -1,0 +1,184 @@
+"""Command line: one command per stage, plus `all`. Each command only builds settings and calls pipeline/."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from pipeline.config import Settings, load_settings
+from pipeline.errors import EXIT_CODES, ContractError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="Register pipeline for refugees' work and education (Brekke et al. 2024, ch. 3).")
+
+InputOpt = typer.Option(None, "--input", help="Directory of register extracts (input contract).")
+WorkOpt = typer.Option(None, "--work", help="Confidential work directory (DuckDB, panel).")
+OutOpt = typer.Option(None, "--out", help="Releasable output directory.")
+ConfigOpt = typer.Option(None, "--config", help="TOML configuration; flags win over it.")
+LanguageOpt = typer.Option(None, "--language", help="Figure labels: no (default) or en.")
+
+
+def settings_from(config: Optional[Path], input: Optional[Path], work: Optional[Path], out: Optional[Path],
+                  **overrides) -> Settings:
+    try:
+        return load_settings(config, input=input, work=work, out=out, **overrides)
+    except (ValueError, KeyError, OSError) as exc:
+        typer.echo(f"Configuration error: {exc}", err=True)
+        raise typer.Exit(EXIT_CODES["configuration"]) from exc
+
+
+def guarded(step):
+    """Run a stage; turn a refusal into its message on stderr and its exit code."""
+    try:
+        return step()
+    except ContractError as exc:
+        typer.echo(exc.message, err=True)
+        raise typer.Exit(exc.exit_code) from exc
+
+
+@app.command()
+def synth(
+    scale: float = typer.Option(0.05, help="1.0 = Norway (about 5.4 million persons)."),
+    seed: int = typer.Option(2024, help="Random seed; the same seed gives the same bytes."),
+    out: Path = typer.Option(Path("data/synthetic"), "--out", help="Directory for the synthetic extracts."),
+) -> None:
+    """Write synthetic register extracts with planted parameters (truth.json)."""
+    from data_synthetic.generate import run
+
+    for path in run(out, scale=scale, seed=seed):
+        typer.echo(str(path))
+
+
+@app.command()
+def validate(input: Optional[Path] = InputOpt, work: Optional[Path] = WorkOpt, out: Optional[Path] = OutOpt,
+             config: Optional[Path] = ConfigOpt) -> None:
+    """Check the extracts against the input contract; run nothing else."""
+    from pipeline.register import validate as check
+
+    settings = settings_from(config, input, work, out)
+    tables = guarded(lambda: check(settings))
+    for name, info in tables.items():
+        typer.echo(f"{name:18s} {info['rows']:>12,} rows  {info['file']}")
+    typer.echo("Extracts follow the input contract.")
+
+
+@app.command()
+def panel(input: Optional[Path] = InputOpt, work: Optional[Path] = WorkOpt, out: Optional[Path] = OutOpt,
+          config: Optional[Path] = ConfigOpt) -> None:
+    """Load, validate, harmonise; build the person-year panel and the municipality table."""
+    from pipeline.register import build_panel
+
+    settings = settings_from(config, input, work, out)
+    result = guarded(lambda: build_panel(settings))
+    flow = result["flow"]
+    typer.echo(flow[["rule", "persons_out", "person_years_out"]].to_string(index=False))
+    typer.echo(f"Panel: {settings.paths.person_year}")
+
+
+@app.command()
+def describe(input: Optional[Path] = InputOpt, work: Optional[Path] = WorkOpt, out: Optional[Path] = OutOpt,
+             config: Optional[Path] = ConfigOpt) -> None:
+    """Descriptive tables (figs 3.1-3.14, 3.17-3.20, table 3.1) with disclosure control."""
+    from pipeline.describe import run
+
+    settings = settings_from(config, input, work, out)
+    typer.echo(f"{len(run(settings))} tables written to {settings.paths.tables}")
+
+
+@app.command()
+def estimate(input: Optional[Path] = InputOpt, work: Optional[Path] = WorkOpt, out: Optional[Path] = OutOpt,
+             config: Optional[Path] = ConfigOpt,
+             normalisation: Optional[str] = typer.Option(None, help="reference or mean."),
+             reference_municipality: Optional[str] = typer.Option(None, help="2020 code, e.g. 0301.")) -> None:
+    """All models: fig 3.15, fig 3.16, municipality contributions, tables 3.2 and 3.3."""
+    from pipeline.estimate import run
+
+    settings = settings_from(config, input, work, out, normalisation=normalisation,
+                             reference_municipality=reference_municipality)
+    typer.echo(f"{len(run(settings))} estimate tables written to {settings.paths.tables}")
+
+
+@app.command()
+def figures(input: Optional[Path] = InputOpt, work: Optional[Path] = WorkOpt, out: Optional[Path] = OutOpt,
+            config: Optional[Path] = ConfigOpt, language: Optional[str] = LanguageOpt) -> None:
+    """Render every figure (PNG + PDF) from the releasable tables."""
+    from pipeline.render import run
+
+    settings = settings_from(config, input, work, out, language=language)
+    typer.echo(f"{len(run(settings))} figure files written to {settings.paths.figures}")
+
+
+@app.command()
+def manifest(input: Optional[Path] = InputOpt, work: Optional[Path] = WorkOpt, out: Optional[Path] = OutOpt,
+             config: Optional[Path] = ConfigOpt,
+             seed: Optional[int] = typer.Option(None, help="Seed of the synthetic data, if not in truth.json.")) -> None:
+    """Write the run manifest (input hashes and rows, configuration, versions, commit, timings)."""
+    from pipeline.manifest import run
+
+    settings = settings_from(config, input, work, out, seed=seed)
+    typer.echo(str(run(settings)))
+
+
+@app.command("disclosure-check")
+def disclosure_check(input: Optional[Path] = InputOpt, work: Optional[Path] = WorkOpt,
+                     out: Optional[Path] = OutOpt, config: Optional[Path] = ConfigOpt) -> None:
+    """Fail if the output directory holds identifiers, row-level tables or small cells."""
+    from pipeline.disclosure_check import run
+
+    settings = settings_from(config, input, work, out)
+    problems = run(settings)
+    if problems:
+        for problem in problems:
+            typer.echo(problem, err=True)
+        raise typer.Exit(EXIT_CODES["disclosure"])
+    typer.echo(f"Disclosure check passed: {settings.paths.out}")
+
+
+@app.command()
+def reference(
+    klass_dir: Path = typer.Option(..., "--klass", help="Directory with KLASS 131 JSON files."),
+    out: Path = typer.Option(..., "--out", help="Where to write kommuneendringer.csv and kommuner_2020.csv."),
+    config: Optional[Path] = ConfigOpt,
+    download: bool = typer.Option(False, help="Download the JSON from SSB's KLASS API first (needs network)."),
+) -> None:
+    """Build the municipality crosswalk to the 2020 structure from SSB's classification 131."""
+    from pipeline.reference import run
+
+    settings = settings_from(config, None, None, None)
+    for path in guarded(lambda: run(settings, klass_dir, out, download=download)):
+        typer.echo(str(path))
+
+
+@app.command()
+def bench(
+    scale: float = typer.Option(0.1, help="Synthetic scale to benchmark (1.0 = Norway)."),
+    seed: int = typer.Option(2024),
+    root: Path = typer.Option(Path("bench"), "--root", help="Scratch directory for data, work and outputs."),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the results as JSON here."),
+) -> None:
+    """Time every stage (wall time, peak memory) and compare the models with pyfixest."""
+    from pipeline.bench import run
+
+    run(scale=scale, seed=seed, root=root, json_path=json_out)
+
+
+@app.command("all")
+def run_all(input: Optional[Path] = InputOpt, work: Optional[Path] = WorkOpt, out: Optional[Path] = OutOpt,
+            config: Optional[Path] = ConfigOpt, language: Optional[str] = LanguageOpt,
+            seed: Optional[int] = typer.Option(None, help="Seed of the synthetic data, for the manifest.")) -> None:
+    """Every stage in order: panel, describe, estimate, figures, manifest, disclosure check."""
+    from pipeline.run_all import run
+
+    settings = settings_from(config, input, work, out, language=language, seed=seed)
+    problems = guarded(lambda: run(settings))
+    if problems:
+        for problem in problems:
+            typer.echo(problem, err=True)
+        raise typer.Exit(EXIT_CODES["disclosure"])
+    typer.echo(f"All stages done. Outputs in {settings.paths.out}")
+
+
+if __name__ == "__main__":
+    sys.exit(app())

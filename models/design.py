@@ -1,0 +1,193 @@
+"""Regression blocks as data, the regression sample and the design matrix (methods.md §1–3, §6).
+
+A *block* is one explanatory characteristic (fig 3.15 adds them one at a time; fig 3.16 splits R²
+over them). Categorical blocks enter as 0/1 dummies for every level present in the sample except a
+documented reference level; the age block is `alder_innvandring` and its square. The settlement
+municipality block is not a column block: it is absorbed as fixed effects (models/fixed_effects.py).
+Column names are those of pipeline/schema.py PERSON_YEAR.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+OUTCOME = "arbeid_utdanning"
+CLUSTER = "lopenr"
+MUNICIPALITY_FE = "bosettingskommune"
+
+BlockKind = Literal["categorical", "quadratic"]
+
+
+@dataclass(frozen=True)
+class Block:
+    """One explanatory block: `column` of the panel, its kind and (categorical) reference level.
+
+    `reference=None` means "the first level present" (sorted order), used for immigration year.
+    """
+
+    name: str
+    column: str
+    kind: BlockKind
+    reference: object = None
+    label_no: str = ""
+    label_en: str = ""
+
+
+# The nine cumulative blocks of fig 3.15, in the report's order (methods.md §6).
+INDIVIDUAL_BLOCKS: tuple[Block, ...] = (
+    Block("kategori", "kategori", "categorical", "asyl", "Kategori", "Category"),
+    Block("botid", "botid", "categorical", 0, "Botid", "Years since immigration"),
+    Block("fodeland", "fodeland_gruppe", "categorical", "annet", "Fødeland", "Country of birth"),
+    Block("innvandringsaar", "innvandringsaar", "categorical", None, "Innvandringsår", "Immigration year"),
+    Block("alder", "alder_innvandring", "quadratic", None, "Alder ved innvandring", "Age at immigration"),
+    Block("kjonn", "kjonn", "categorical", 1, "Kjønn", "Sex"),
+    Block("barn", "barn_innvandring", "categorical", 0, "Barn", "Children"),
+    Block("partner", "partner_innvandring", "categorical", 0, "Partner", "Partner"),
+    Block("utdanning", "utdanning_innvandring", "categorical", 0, "Utdanning", "Education"),
+)
+# The tenth block of fig 3.16: settlement municipality, absorbed as fixed effects.
+MUNICIPALITY_BLOCK_NAME = "bosettingskommune"
+MUNICIPALITY_BLOCK_LABELS = ("Bosettingskommune", "Settlement municipality")
+
+# Fig 3.15: model m uses the first m blocks.
+MODEL_NAMES: tuple[str, ...] = (
+    "baseline", "+ botid", "+ fødeland", "+ innvandringsår", "+ alder",
+    "+ kjønn", "+ barn", "+ partner", "+ utdanning",
+)
+
+
+@dataclass(frozen=True)
+class Design:
+    """Outcome, regressors (no intercept column), clusters and FE codes of one regression sample.
+
+    `column_block[j]` is the index in `blocks` of the block column j belongs to. Rows are sorted by
+    cluster (person) so grouped sums are contiguous. `references` holds the reference level used
+    per categorical block (the documented one, or the first level present when it is absent).
+    """
+
+    y: np.ndarray
+    X: np.ndarray
+    terms: tuple[str, ...]
+    column_block: np.ndarray
+    blocks: tuple[Block, ...]
+    cluster: np.ndarray
+    n_clusters: int
+    fe: np.ndarray | None
+    fe_levels: np.ndarray | None
+    references: dict[str, object]
+
+    @property
+    def n_obs(self) -> int:
+        return int(self.y.shape[0])
+
+    def columns_of(self, block_names: list[str] | tuple[str, ...]) -> np.ndarray:
+        """Column indices of the named blocks, in design order."""
+        wanted = [i for i, b in enumerate(self.blocks) if b.name in set(block_names)]
+        return np.flatnonzero(np.isin(self.column_block, wanted))
+
+
+def regression_sample(
+    person_year: pd.DataFrame,
+    *,
+    min_age: int,
+    max_age: int,
+    max_botid: int | None = None,
+    botid: int | None = None,
+    categories: tuple[str, ...] | list[str] | None = None,
+    require: tuple[str, ...] = (),
+) -> tuple[pd.DataFrame, int]:
+    """Rows with min_age <= alder <= max_age (methods.md §1), optional botid filters and categories.
+
+    Rows missing the outcome or any column in `require` are dropped listwise; returns the sample and
+    the number of rows dropped that way (the caller logs it).
+    """
+    keep = person_year["alder"].between(min_age, max_age)
+    if max_botid is not None:
+        keep &= person_year["botid"] <= max_botid
+    if botid is not None:
+        keep &= person_year["botid"] == botid
+    if categories is not None:
+        keep &= person_year["kategori"].isin(list(categories))
+    sample = person_year.loc[keep]
+    needed = [OUTCOME, CLUSTER, *require]
+    complete = sample[needed].notna().all(axis=1)
+    return sample.loc[complete], int((~complete).sum())
+
+
+def _sorted_levels(values: pd.Series) -> list:
+    levels = pd.unique(values.to_numpy())
+    try:
+        return sorted(levels, key=float)
+    except (TypeError, ValueError):
+        return sorted(levels, key=str)
+
+
+def _same_level(a: object, b: object) -> bool:
+    try:
+        return float(a) == float(b)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return str(a) == str(b)
+
+
+def _level_label(level: object) -> str:
+    if isinstance(level, (float, np.floating)) and float(level).is_integer():
+        return str(int(level))
+    return str(level)
+
+
+def block_columns(values: pd.Series, block: Block) -> tuple[np.ndarray, list[str], object]:
+    """Columns of one block: dummies for levels != reference, or (x, x²) for the quadratic block."""
+    if block.kind == "quadratic":
+        x = values.to_numpy(dtype=np.float64)
+        return np.column_stack([x, x * x]), [block.column, f"{block.column}^2"], None
+    levels = _sorted_levels(values)
+    if not levels:
+        return np.empty((len(values), 0)), [], None
+    matches = [i for i, lv in enumerate(levels) if block.reference is not None and _same_level(lv, block.reference)]
+    ref_index = matches[0] if matches else 0
+    other_codes = np.array([i for i in range(len(levels)) if i != ref_index], dtype=np.int64)
+    codes = pd.Categorical(values.to_numpy(), categories=levels).codes
+    dummies = (codes[:, None] == other_codes[None, :]).astype(np.float64)
+    names = [f"{block.column}[{_level_label(levels[i])}]" for i in other_codes]
+    return dummies, names, levels[ref_index]
+
+
+def build_design(
+    sample: pd.DataFrame,
+    blocks: tuple[Block, ...] = INDIVIDUAL_BLOCKS,
+    *,
+    fe_column: str | None = None,
+) -> Design:
+    """Design of `sample` for `blocks` (+ FE codes from `fe_column`), rows sorted by person."""
+    person_codes, _ = pd.factorize(sample[CLUSTER].to_numpy(), sort=False)
+    order = np.argsort(person_codes, kind="stable")
+    frame = sample.iloc[order]
+    parts, terms, owner, refs = [], [], [], {}
+    for index, block in enumerate(blocks):
+        cols, names, ref = block_columns(frame[block.column], block)
+        parts.append(cols)
+        terms += names
+        owner += [index] * len(names)
+        if block.kind == "categorical":
+            refs[block.name] = ref
+    X = np.hstack(parts) if parts else np.empty((len(frame), 0))
+    cluster_codes, cluster_uniques = pd.factorize(frame[CLUSTER].to_numpy(), sort=False)
+    fe = fe_levels = None
+    if fe_column is not None:
+        fe, fe_levels = pd.factorize(frame[fe_column].astype(str).to_numpy(), sort=True)
+        fe_levels = np.asarray(fe_levels, dtype=object)
+    return Design(
+        y=frame[OUTCOME].to_numpy(dtype=np.float64),
+        X=np.ascontiguousarray(X, dtype=np.float64),
+        terms=tuple(terms),
+        column_block=np.asarray(owner, dtype=np.int64),
+        blocks=tuple(blocks),
+        cluster=cluster_codes.astype(np.int64),
+        n_clusters=len(cluster_uniques),
+        fe=None if fe is None else fe.astype(np.int64),
+        fe_levels=fe_levels,
+        references=refs,
+    )

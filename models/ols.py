@@ -1,0 +1,192 @@
+"""OLS from cross-products with a rank check, and its result object (methods.md §6, fig 3.15).
+
+With an intercept, the design is centred first (Z = [1, X − x̄]); then Z'Z is block diagonal, the
+slopes are β = (Xc'Xc)^{-1} Xc'y and the intercept is ȳ − x̄'β (reparametrised back with
+T = [[1, −x̄'], [0, I]], V = T V_c T'). Collinear columns are dropped in design order when their
+squared residual norm after projection on the earlier kept columns is below `collin_tol` times
+their own norm (the rule of fixest/pyfixest, collin_tol = 1e-10), and listed in `dropped`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import scipy.linalg as la
+from scipy import stats
+
+from models import vcov as vc
+
+COLLIN_TOL = 1e-10
+INTERCEPT = "Intercept"
+
+
+@dataclass(frozen=True)
+class OLSResult:
+    """Estimates of one linear model. `r2` is relative to the total (grand-mean) sum of squares."""
+
+    terms: tuple[str, ...]
+    coef: np.ndarray
+    vcov: np.ndarray
+    vcov_type: str
+    n_obs: int
+    n_clusters: int | None
+    df_k: int
+    n_params: int
+    r2: float
+    adj_r2: float
+    rss: float
+    tss: float
+    dropped: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def std_errors(self) -> np.ndarray:
+        return np.sqrt(np.clip(np.diag(self.vcov), 0.0, None))
+
+    @property
+    def df_resid(self) -> int:
+        """t degrees of freedom: G−1 for CR1 (as Stata and fixest), N−K otherwise."""
+        if self.vcov_type == "CR1" and self.n_clusters is not None:
+            return self.n_clusters - 1
+        return self.n_obs - self.df_k
+
+    def conf_int(self, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
+        q = stats.t.ppf(0.5 + level / 2, self.df_resid)
+        se = self.std_errors
+        return self.coef - q * se, self.coef + q * se
+
+    def table(self, *, scale: float = 1.0, level: float = 0.95) -> pd.DataFrame:
+        """term, estimate, std_error, ci_low, ci_high (all multiplied by `scale`)."""
+        low, high = self.conf_int(level)
+        return pd.DataFrame({
+            "term": list(self.terms),
+            "estimate": self.coef * scale,
+            "std_error": self.std_errors * scale,
+            "ci_low": low * scale,
+            "ci_high": high * scale,
+        })
+
+
+def independent_columns(A: np.ndarray, *, tol: float = COLLIN_TOL,
+                        raw_diag: np.ndarray | None = None) -> np.ndarray:
+    """Boolean mask of columns kept by a sequential (pivot-free) Cholesky on the Gram matrix A.
+
+    Column j is kept when A_jj − a_j' A_kk^{-1} a_j > tol · A_jj, with k the earlier kept columns.
+    `raw_diag` (sums of squares before centring/demeaning) drops columns the partialling turned
+    into rounding noise: A_jj <= tol · raw_diag_j.
+    """
+    k = A.shape[0]
+    keep = np.zeros(k, dtype=bool)
+    diag = np.diag(A).copy()
+    if raw_diag is not None:
+        diag[diag <= tol * np.asarray(raw_diag)] = 0.0
+    scale = np.sqrt(np.where(diag > 0, diag, 1.0))
+    As = A / np.outer(scale, scale)
+    L = np.zeros((k, k))
+    kept: list[int] = []
+    for j in range(k):
+        if diag[j] <= 0:
+            continue
+        if kept:
+            r = la.solve_triangular(L[: len(kept), : len(kept)], As[kept, j], lower=True)
+            d = As[j, j] - r @ r
+        else:
+            r, d = np.empty(0), As[j, j]
+        if d > tol:
+            m = len(kept)
+            L[m, :m] = r
+            L[m, m] = np.sqrt(d)
+            kept.append(j)
+            keep[j] = True
+    return keep
+
+
+@dataclass(frozen=True)
+class PartialledFit:
+    """Solution on a partialled design: coefficients, bread (Z'Z)^{-1}, residuals, kept columns."""
+
+    coef: np.ndarray
+    bread: np.ndarray
+    resid: np.ndarray
+    kept: np.ndarray
+    rss: float
+
+
+def solve_partialled(y: np.ndarray, Z: np.ndarray, *, collin_tol: float = COLLIN_TOL,
+                     raw_diag: np.ndarray | None = None) -> PartialledFit:
+    """β = (Z'Z)^{-1} Z'y on the kept columns, via Cholesky of the equilibrated Gram matrix."""
+    A = Z.T @ Z
+    kept = independent_columns(A, tol=collin_tol, raw_diag=raw_diag)
+    Zk = Z if kept.all() else Z[:, kept]
+    Ak = A[np.ix_(kept, kept)]
+    d = np.sqrt(np.diag(Ak))
+    factor = la.cho_factor(Ak / np.outer(d, d), lower=True)
+    coef = la.cho_solve(factor, (Zk.T @ y) / d) / d
+    bread = la.cho_solve(factor, np.eye(len(d))) / np.outer(d, d)
+    resid = y - Zk @ coef
+    return PartialledFit(coef=coef, bread=(bread + bread.T) / 2, resid=resid, kept=kept, rss=float(resid @ resid))
+
+
+def coefficient_vcov(
+    fit: PartialledFit, Z: np.ndarray, *, vcov: str, cluster: np.ndarray | None,
+    n_clusters: int | None, df_k: int,
+) -> np.ndarray:
+    """Covariance of the partialled coefficients for `vcov` in CR1 / HC1 / iid (models/vcov.py)."""
+    n = Z.shape[0]
+    if vcov == "iid":
+        return vc.vcov_iid(fit.bread, fit.rss, n_obs=n, df_k=df_k)
+    Zk = Z if fit.kept.all() else Z[:, fit.kept]
+    scores = Zk * fit.resid[:, None]
+    if vcov == "HC1":
+        return vc.vcov_hc1(fit.bread, scores, n_obs=n, df_k=df_k)
+    if cluster is None or n_clusters is None:
+        raise ValueError("vcov='CR1' needs cluster codes")
+    return vc.vcov_cr1(fit.bread, scores, cluster, n_clusters, n_obs=n, df_k=df_k)
+
+
+def adjusted_r2(r2: float, n_obs: int, n_params: int) -> float:
+    """1 − (1 − R²)(N − 1)/(N − K), K counting the intercept and every fixed-effect level."""
+    return 1.0 - (1.0 - r2) * (n_obs - 1) / (n_obs - n_params)
+
+
+def fit_ols(
+    y: np.ndarray,
+    X: np.ndarray,
+    *,
+    terms: tuple[str, ...] | list[str] | None = None,
+    cluster: np.ndarray | None = None,
+    n_clusters: int | None = None,
+    vcov: str = "CR1",
+    collin_tol: float = COLLIN_TOL,
+) -> OLSResult:
+    """OLS of y on [1, X] (intercept first in the result) with CR1 / HC1 / iid covariance."""
+    vc.check_vcov_type(vcov)
+    y = np.asarray(y, dtype=np.float64)
+    X = np.asarray(X, dtype=np.float64).reshape(len(y), -1)
+    n, p = X.shape
+    names = [INTERCEPT, *(terms if terms is not None else [f"x{j}" for j in range(p)])]
+    if cluster is not None and n_clusters is None:
+        n_clusters = int(cluster.max()) + 1
+    x_mean = X.mean(axis=0)
+    Z = np.empty((n, p + 1))
+    Z[:, 0] = 1.0
+    np.subtract(X, x_mean, out=Z[:, 1:])
+    raw_diag = np.r_[float(n), np.einsum("ij,ij->j", X, X)]
+    fit = solve_partialled(y, Z, collin_tol=collin_tol, raw_diag=raw_diag)
+    if not fit.kept[0]:
+        raise ValueError("the intercept is not identified (no observations?)")
+    k = int(fit.kept.sum())
+    v_c = coefficient_vcov(fit, Z, vcov=vcov, cluster=cluster, n_clusters=n_clusters, df_k=k)
+    # back to the uncentred parametrisation: intercept = ȳ − x̄'β
+    T = np.eye(k)
+    T[0, 1:] = -x_mean[fit.kept[1:]]
+    coef = T @ fit.coef
+    tss = float(((y - y.mean()) ** 2).sum())
+    r2 = 1.0 - fit.rss / tss if tss > 0 else 0.0
+    kept_names = [nm for nm, kp in zip(names, fit.kept) if kp]
+    return OLSResult(
+        terms=tuple(kept_names), coef=coef, vcov=T @ v_c @ T.T, vcov_type=vcov, n_obs=n,
+        n_clusters=n_clusters if vcov == "CR1" else None, df_k=k, n_params=k, r2=r2,
+        adj_r2=adjusted_r2(r2, n, k), rss=fit.rss, tss=tss,
+        dropped=tuple(nm for nm, kp in zip(names, fit.kept) if not kp),
+    )

@@ -1,0 +1,91 @@
+"""Covariance matrices of OLS coefficients as small pure functions.
+
+Notation: Z is the (partialled) N×K design, u the residuals, B = (Z'Z)^{-1} the bread.
+Cluster-robust CR1 (Stata `vce(cluster)`, fixest/pyfixest default "nonnested" small-sample rule):
+
+    V = c · B (Σ_g s_g s_g') B,   s_g = Σ_{i∈g} z_i u_i,
+    c = G/(G−1) · (N−1)/(N−K),
+
+where K counts the estimated coefficients plus the absorbed fixed effects that are *not* nested in
+the clusters; a fixed effect nested in the clusters counts as one parameter (pyfixest
+utils.get_ssc: df_k = k + k_fe − k_fe_nested + n_fe_fully_nested; fixest issue #554).
+"""
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+import scipy.sparse as sp
+
+VcovType = Literal["CR1", "HC1", "iid"]
+VCOV_TYPES: tuple[str, ...] = ("CR1", "HC1", "iid")
+
+
+def check_vcov_type(vcov: str) -> None:
+    if vcov not in VCOV_TYPES:
+        raise ValueError(f"vcov must be one of {list(VCOV_TYPES)}, not {vcov!r}")
+
+
+def indicator(codes: np.ndarray, n_groups: int) -> sp.csr_matrix:
+    """Sparse G×N matrix with a 1 at (codes[i], i): `indicator @ M` sums the rows of M by group."""
+    n = codes.shape[0]
+    return sp.csr_matrix((np.ones(n), (codes, np.arange(n))), shape=(n_groups, n))
+
+
+def group_sums(M: np.ndarray, codes: np.ndarray, n_groups: int) -> np.ndarray:
+    """Σ_{i: codes_i = g} M_i for g = 0..n_groups−1 (contiguous codes use np.add.reduceat)."""
+    M2 = M.reshape(M.shape[0], -1)
+    if codes.shape[0] == 0:
+        return np.zeros((n_groups, M2.shape[1]))
+    starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]])
+    if np.unique(codes[starts]).shape[0] == starts.shape[0]:  # each group is one contiguous run
+        out = np.zeros((n_groups, M2.shape[1]))
+        out[codes[starts]] = np.add.reduceat(M2, starts, axis=0)
+    else:
+        out = np.asarray(indicator(codes, n_groups) @ M2)
+    return out.reshape((n_groups,) + M.shape[1:])
+
+
+def cr1_factor(n_obs: int, df_k: int, n_clusters: int) -> float:
+    """G/(G−1) · (N−1)/(N−K)."""
+    return n_clusters / (n_clusters - 1) * (n_obs - 1) / (n_obs - df_k)
+
+
+def fe_nested_in_clusters(fe: np.ndarray, cluster: np.ndarray) -> bool:
+    """True when every cluster lies within a single fixed-effect level."""
+    pairs = np.unique(np.column_stack([cluster, fe]), axis=0)
+    return np.unique(pairs[:, 0]).shape[0] == pairs.shape[0]
+
+
+def df_k(n_coef: int, *, intercept: bool, n_fe_levels: int = 0, fe_nested: bool = False) -> int:
+    """K of the small-sample factor: coefficients (+1 for an intercept) plus non-nested FE levels.
+
+    A single absorbed FE nested in the clusters counts as 1 (it replaces the intercept); a
+    non-nested one counts all its levels (pyfixest get_ssc, k_fixef="nonnested").
+    """
+    if n_fe_levels == 0:
+        return n_coef + int(intercept)
+    return n_coef + (1 if fe_nested else n_fe_levels)
+
+
+def sandwich(bread: np.ndarray, meat: np.ndarray) -> np.ndarray:
+    """B M B, symmetrised."""
+    v = bread @ meat @ bread
+    return (v + v.T) / 2
+
+
+def vcov_cr1(bread: np.ndarray, scores: np.ndarray, cluster: np.ndarray, n_clusters: int,
+             *, n_obs: int, df_k: int) -> np.ndarray:
+    """CR1: c · B (Σ_g s_g s_g') B with s_g the cluster sums of the scores z_i u_i."""
+    s = group_sums(scores, cluster, n_clusters)
+    return cr1_factor(n_obs, df_k, n_clusters) * sandwich(bread, s.T @ s)
+
+
+def vcov_hc1(bread: np.ndarray, scores: np.ndarray, *, n_obs: int, df_k: int) -> np.ndarray:
+    """HC1: N/(N−K) · B (Σ_i u_i² z_i z_i') B."""
+    return n_obs / (n_obs - df_k) * sandwich(bread, scores.T @ scores)
+
+
+def vcov_iid(bread: np.ndarray, rss: float, *, n_obs: int, df_k: int) -> np.ndarray:
+    """Conventional: σ² B with σ² = RSS/(N−K)."""
+    return rss / (n_obs - df_k) * bread

@@ -1,0 +1,293 @@
+"""Stage `estimate`: fig 3.15 models, fig 3.16 R² decomposition, municipality contributions,
+tables 3.2 and 3.3 (methods.md §6). Reads the work panel, writes tables under settings.paths.tables
+and the unsuppressed contributions under settings.paths.estimates_dir (confidential work dir).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from models import formatting as fmt
+from models.design import (
+    CLUSTER, INDIVIDUAL_BLOCKS, MODEL_NAMES, MUNICIPALITY_BLOCK_LABELS, MUNICIPALITY_BLOCK_NAME,
+    MUNICIPALITY_FE, Design, build_design, regression_sample,
+)
+from models.fixed_effects import fit_absorbed, normalise_effects
+from models.ols import OLSResult, fit_ols
+from models.second_stage import CHARACTERISTICS, characteristic_levels, characteristics_frame, second_stage
+from models.shapley import r2_decomposition
+from models.vcov import group_sums
+from pipeline.config import CATEGORIES, Settings
+from pipeline.io import private_dir, write_csv, write_parquet, write_text
+from pipeline.runlog import Timer, record
+
+PP = 100.0  # outcome 0/1 → percentage points
+GROUPS = ("asyl", "overforing", "familie", "alle")
+GROUP_LABELS = {"no": ["Asyl", "Overføring", "Familie", "Alle flyktninger"],
+                "en": ["Asylum", "Resettled", "Family", "All refugees"]}
+DECOMPOSITION_BOTID = (None, 3, 6, 9)
+STAGE = "estimate"
+
+
+def _n_persons(design: Design) -> int:
+    return design.n_clusters
+
+
+def _persons_per_column(design: Design) -> np.ndarray:
+    """Number of persons with a non-zero value in each regressor column (dummy level counts)."""
+    per_person = group_sums((design.X != 0).astype(np.float64), design.cluster, design.n_clusters)
+    return (per_person > 0).sum(axis=0)
+
+
+# --- fig 3.15 -------------------------------------------------------------------------------
+
+def successive_models(design: Design) -> list[OLSResult]:
+    """Model m = OLS of the outcome on blocks 1..m (methods.md §6, fig 3.15), CR1 by person."""
+    results = []
+    for m in range(1, len(design.blocks) + 1):
+        cols = design.columns_of([b.name for b in design.blocks[:m]])
+        results.append(fit_ols(design.y, design.X[:, cols], terms=[design.terms[c] for c in cols],
+                               cluster=design.cluster, n_clusters=design.n_clusters, vcov="CR1"))
+    return results
+
+
+def coefficient_frame(results: list[OLSResult], design: Design, *, min_persons: int, marker: str) -> pd.DataFrame:
+    """fig3_15_coefficients.csv: one row per model × term, estimates in pp; dummies for levels held
+    by fewer than `min_persons` persons are suppressed (estimate, SE, CI → marker)."""
+    persons = dict(zip(design.terms, _persons_per_column(design)))
+    frames = []
+    for m, res in enumerate(results, start=1):
+        table = res.table(scale=PP)
+        table.insert(0, "model_name", MODEL_NAMES[m - 1])
+        table.insert(0, "model", m)
+        table["n_person_years"] = res.n_obs
+        table["n_persons"] = design.n_clusters
+        table["r2"] = res.r2
+        table["adj_r2"] = res.adj_r2
+        small = table["term"].map(lambda t: persons.get(t, min_persons) < min_persons).to_numpy(dtype=bool)
+        if small.any():
+            value_cols = ["estimate", "std_error", "ci_low", "ci_high"]
+            table[value_cols] = table[value_cols].astype(object)
+            table.loc[small, value_cols] = marker
+        frames.append(table)
+    return pd.concat(frames, ignore_index=True)
+
+
+def regression_table_text(coefs: pd.DataFrame, *, kind: str, language: str) -> str:
+    """Fig 3.15 regression table: coefficient (pp) over (SE), with N persons, N person-years, R²."""
+    models = sorted(coefs["model"].unique())
+    firsts = coefs.groupby("model").first()
+    frame = coefs.rename(columns={"model": "column"})
+    footer = {
+        "N persons" if language == "en" else "N personer": [str(int(firsts.loc[m, "n_persons"])) for m in models],
+        "N person-years" if language == "en" else "N personår": [str(int(firsts.loc[m, "n_person_years"])) for m in models],
+        "R²": [fmt.number(firsts.loc[m, "r2"], ".3f") for m in models],
+    }
+    caption = ("Fig 3.15: linear probability models, work or education (percentage points), SE clustered by person"
+               if language == "en" else
+               "Figur 3.15: lineære sannsynlighetsmodeller, arbeid eller utdanning (prosentpoeng), standardfeil klynget på person")
+    return fmt.regression_table(frame, columns=models, column_labels=[f"({m})" for m in models], footer=footer,
+                                kind=kind, caption=caption)
+
+
+# --- fig 3.16 -------------------------------------------------------------------------------
+
+def decomposition_samples(sample: pd.DataFrame) -> list[tuple[str, str, str, pd.DataFrame]]:
+    """(sample name, gruppe, botid label, rows) for alle + each category × all botid, 3, 6, 9."""
+    out = []
+    for gruppe in ("alle", *CATEGORIES):
+        rows = sample if gruppe == "alle" else sample.loc[sample["kategori"] == gruppe]
+        for botid in DECOMPOSITION_BOTID:
+            part = rows if botid is None else rows.loc[rows["botid"] == botid]
+            name = gruppe if botid is None else f"{gruppe}_botid{botid}"
+            out.append((name, gruppe, "alle" if botid is None else str(botid), part))
+    return out
+
+
+def r2_decomposition_frame(sample: pd.DataFrame, *, min_persons: int, marker: str,
+                           language: str = "no") -> pd.DataFrame:
+    """fig3_16_r2_decomposition.csv: Shapley shares of R² over the ten blocks per sample."""
+    labels = {b.name: (b.label_no if language == "no" else b.label_en) for b in INDIVIDUAL_BLOCKS}
+    labels[MUNICIPALITY_BLOCK_NAME] = MUNICIPALITY_BLOCK_LABELS[0 if language == "no" else 1]
+    rows = []
+    for name, gruppe, botid, part in decomposition_samples(sample):
+        n_persons = int(part[CLUSTER].nunique())
+        if n_persons < max(min_persons, 2):
+            for block in [*labels]:
+                rows.append({"sample": name, "gruppe": gruppe, "botid": botid, "block": block,
+                             "block_label": labels[block], "r2_share": marker, "share_of_r2": marker,
+                             "adj_r2_share": marker, "r2_total": marker, "adj_r2_total": marker,
+                             "n_person_years": len(part), "n_persons": n_persons})
+            continue
+        design = build_design(part, INDIVIDUAL_BLOCKS, fe_column=MUNICIPALITY_FE)
+        dec = r2_decomposition(design.y, design.X, design.column_block, [b.name for b in design.blocks],
+                               fe=design.fe, fe_name=MUNICIPALITY_BLOCK_NAME)
+        for j, block in enumerate(dec.players):
+            rows.append({"sample": name, "gruppe": gruppe, "botid": botid, "block": block,
+                         "block_label": labels[block], "r2_share": dec.r2_share[j],
+                         "share_of_r2": dec.r2_share[j] / dec.r2_total if dec.r2_total > 0 else np.nan,
+                         "adj_r2_share": dec.adj_r2_share[j], "r2_total": dec.r2_total,
+                         "adj_r2_total": dec.adj_r2_total, "n_person_years": dec.n_obs, "n_persons": n_persons})
+    return pd.DataFrame(rows)
+
+
+# --- municipality contributions -----------------------------------------------------------
+
+def contribution_sample(sample: pd.DataFrame, gruppe: str, *, min_persons_municipality: int) -> pd.DataFrame:
+    """Person-years of `gruppe` (or all) whose settlement municipality has enough persons in it."""
+    rows = sample if gruppe == "alle" else sample.loc[sample["kategori"] == gruppe]
+    persons = rows.groupby(MUNICIPALITY_FE, observed=True)[CLUSTER].nunique()
+    keep = persons.index[persons >= min_persons_municipality]
+    return rows.loc[rows[MUNICIPALITY_FE].isin(keep)]
+
+
+def municipality_contributions(
+    sample: pd.DataFrame, *, normalisation: str, reference: str, min_persons_municipality: int,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Full model + settlement-municipality FE per group (methods.md §6); effects in pp.
+
+    Returns (kommunebidrag with gruppe, kommnr_2020, estimate, std_error, n_persons, n_person_years,
+    normalisation; model summary per group with N, R², within R², seconds).
+    """
+    frames, summary = [], []
+    for gruppe in GROUPS:
+        part = contribution_sample(sample, gruppe, min_persons_municipality=min_persons_municipality)
+        if part.empty:
+            continue
+        design = build_design(part, INDIVIDUAL_BLOCKS, fe_column=MUNICIPALITY_FE)
+        with Timer() as timer:
+            res = fit_absorbed(design.y, design.X, design.fe, terms=design.terms, fe_levels=design.fe_levels,
+                               cluster=design.cluster, n_clusters=design.n_clusters, vcov="CR1")
+        effects = normalise_effects(res, normalisation=normalisation, reference=reference,
+                                    context=f"gruppe {gruppe!r} (botid 0..max)")
+        frames.append(pd.DataFrame({
+            "gruppe": gruppe, "kommnr_2020": effects["level"], "estimate": effects["estimate"] * PP,
+            "std_error": effects["std_error"] * PP, "n_persons": effects["n_clusters"],
+            "n_person_years": effects["n_obs"], "normalisation": _normalisation_label(normalisation, reference),
+        }))
+        summary.append({"gruppe": gruppe, "n_person_years": design.n_obs, "n_persons": design.n_clusters,
+                        "n_municipalities": len(effects), "r2": res.ols.r2, "adj_r2": res.ols.adj_r2,
+                        "r2_within": res.r2_within, "seconds": timer.seconds,
+                        "dropped_terms": ";".join(res.ols.dropped)})
+    return pd.concat(frames, ignore_index=True), pd.DataFrame(summary)
+
+
+def _normalisation_label(normalisation: str, reference: str) -> str:
+    return f"reference:{reference}" if normalisation == "reference" else "mean"
+
+
+def suppress_contributions(full: pd.DataFrame, *, min_persons: int, marker: str) -> pd.DataFrame:
+    """Releasable kommunebidrag: estimate and SE → marker where fewer than `min_persons` persons."""
+    out = full.copy()
+    small = out["n_persons"] < min_persons
+    for col in ("estimate", "std_error"):
+        out[col] = out[col].astype(object)
+        out.loc[small, col] = marker
+    return out
+
+
+# --- tables 3.2 and 3.3 --------------------------------------------------------------------
+
+def table3_2(contributions: pd.DataFrame, levels: pd.DataFrame, *, language: str) -> pd.DataFrame:
+    """Mean, SD (n−1) and number of municipalities of the contributions and the characteristics."""
+    labels = dict(zip(GROUPS, GROUP_LABELS[language]))
+    rows = []
+    for gruppe in GROUPS:
+        values = contributions.loc[contributions["gruppe"] == gruppe, "estimate"].astype(float)
+        rows.append({"kind": "kommunebidrag", "variable": gruppe, "label": labels[gruppe],
+                     "mean": values.mean(), "sd": values.std(ddof=1), "n_municipalities": int(values.notna().sum())})
+    for ch in CHARACTERISTICS:
+        values = levels[ch.column].astype(float)
+        label = ch.label_no if language == "no" else ch.label_en
+        rows.append({"kind": "kjennetegn", "variable": ch.column, "label": label.replace("Ln (", "").rstrip(")")
+                     if ch.transform == "log" else label,
+                     "mean": values.mean(), "sd": values.std(ddof=1), "n_municipalities": int(values.notna().sum())})
+    return pd.DataFrame(rows)
+
+
+def table3_3(contributions: pd.DataFrame, characteristics: pd.DataFrame) -> pd.DataFrame:
+    """Bivariate second stage (models/second_stage.py), groups in report order."""
+    table = second_stage(contributions[["gruppe", "kommnr_2020", "estimate"]], characteristics,
+                         names=tuple(ch.name for ch in CHARACTERISTICS))
+    return table
+
+
+# --- the stage -------------------------------------------------------------------------------
+
+def run(settings: Settings) -> list[Path]:
+    """Read the work panel and municipality table, estimate everything, write tables; return paths."""
+    paths = settings.paths
+    tables = paths.tables
+    lang = settings.language
+    written: list[Path] = []
+    person_year = pd.read_parquet(paths.person_year)
+    municipality_year = pd.read_parquet(paths.municipality_year)
+    record(paths.run_log, STAGE, "start", person_years_in=len(person_year))
+    block_columns = [b.column for b in INDIVIDUAL_BLOCKS]
+
+    # fig 3.15
+    with Timer() as timer:
+        sample, dropped = regression_sample(person_year, min_age=settings.min_age, max_age=settings.max_age,
+                                            categories=CATEGORIES, require=tuple(block_columns))
+        design = build_design(sample, INDIVIDUAL_BLOCKS)
+        results = successive_models(design)
+        coefs = coefficient_frame(results, design, min_persons=settings.min_persons, marker=settings.suppression_marker)
+    written.append(write_csv(coefs, tables / "fig3_15_coefficients.csv"))
+    written.append(write_text(regression_table_text(coefs, kind="md", language=lang),
+                              tables / "fig3_15_regression_table.md"))
+    written.append(write_text(regression_table_text(coefs, kind="tex", language=lang),
+                              tables / "fig3_15_regression_table.tex"))
+    record(paths.run_log, STAGE, "fig3_15", seconds=round(timer.seconds, 3), n_person_years=design.n_obs,
+           n_persons=design.n_clusters, rows_dropped_missing=dropped,
+           suppressed_cells=int((coefs["estimate"] == settings.suppression_marker).sum()),
+           dropped_collinear=sorted({t for r in results for t in r.dropped}))
+
+    # fig 3.16
+    with Timer() as timer:
+        fe_sample, dropped_fe = regression_sample(person_year, min_age=settings.min_age, max_age=settings.max_age,
+                                                  categories=CATEGORIES, require=(*block_columns, MUNICIPALITY_FE))
+        decomposition = r2_decomposition_frame(fe_sample, min_persons=settings.min_persons,
+                                               marker=settings.suppression_marker, language=lang)
+    written.append(write_csv(decomposition, tables / "fig3_16_r2_decomposition.csv"))
+    record(paths.run_log, STAGE, "fig3_16", seconds=round(timer.seconds, 3), n_samples=decomposition["sample"].nunique(),
+           n_person_years=len(fe_sample), rows_dropped_missing=dropped_fe)
+
+    # municipality contributions (botid 0..max_botid_contributions)
+    with Timer() as timer:
+        contrib_rows = fe_sample.loc[fe_sample["botid"] <= settings.max_botid_contributions]
+        full, summary = municipality_contributions(
+            contrib_rows, normalisation=settings.normalisation, reference=settings.reference_municipality,
+            min_persons_municipality=settings.min_persons_municipality)
+    private_dir(paths.work)
+    private_dir(paths.estimates_dir)
+    written.append(write_parquet(full, paths.estimates_dir / "kommunebidrag_full.parquet", private=True))
+    released = suppress_contributions(full, min_persons=settings.min_persons, marker=settings.suppression_marker)
+    written.append(write_csv(released, tables / "kommunebidrag.csv"))
+    record(paths.run_log, STAGE, "kommunebidrag", seconds=round(timer.seconds, 3),
+           normalisation=_normalisation_label(settings.normalisation, settings.reference_municipality),
+           suppressed_municipalities=int((full["n_persons"] < settings.min_persons).sum()),
+           models=summary.to_dict(orient="records"))
+
+    # tables 3.2 and 3.3
+    with Timer() as timer:
+        chars = characteristics_frame(municipality_year, year=settings.characteristics_year)
+        levels = characteristic_levels(municipality_year, year=settings.characteristics_year)
+        t32 = table3_2(full, levels, language=lang)
+        t33 = table3_3(full, chars)
+    labels = {ch.name: (ch.label_no if lang == "no" else ch.label_en) for ch in CHARACTERISTICS}
+    caption32 = "Tabell 3.2: kommunebidrag og kommunekjennetegn" if lang == "no" else \
+        "Table 3.2: municipality contributions and characteristics"
+    caption33 = "Tabell 3.3: kommunebidrag og kommunekjennetegn, bivariate regresjoner" if lang == "no" else \
+        "Table 3.3: municipality contributions on characteristics, bivariate regressions"
+    written.append(write_csv(t32, tables / "table3_2.csv"))
+    written.append(write_text(fmt.summary_table(t32, kind="md", caption=caption32), tables / "table3_2.md"))
+    written.append(write_csv(t33, tables / "table3_3.csv"))
+    for kind in ("md", "tex"):
+        written.append(write_text(fmt.characteristic_table(t33, groups=list(GROUPS), group_labels=GROUP_LABELS[lang],
+                                                           labels=labels, kind=kind, caption=caption33),
+                                  tables / f"table3_3.{kind}"))
+    record(paths.run_log, STAGE, "tables3_2_3_3", seconds=round(timer.seconds, 3),
+           n_municipalities_characteristics=len(chars), year=settings.characteristics_year)
+    return written

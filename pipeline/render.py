@@ -1,0 +1,59 @@
+"""Render every figure it has a releasable table for (figures/), as PNG + PDF in settings.paths.figures.
+
+Figures are drawn only from the releasable CSVs in settings.paths.tables, so a suppressed cell (the
+marker) can only ever be a missing point.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+from matplotlib.figure import Figure
+
+from figures import descriptive, municipal, regression, style
+from pipeline import disclosure, runlog
+from pipeline.config import Settings
+
+STAGE = "figures"
+# figure id -> (source table stem, figure function, numeric columns of the table)
+FIGURES: dict[str, tuple[str, Callable[..., Figure], tuple[str, ...]]] = {
+    "fig3_01": ("fig3_01", descriptive.fig3_01, ("n_persons",)),
+    **{f"fig3_{i:02d}": (f"fig3_{i:02d}", getattr(descriptive, f"fig3_{i:02d}"), ("share_pct", "n_persons"))
+       for i in range(2, 8)},
+    **{f"fig3_{i:02d}": (f"fig3_{i:02d}", getattr(descriptive, f"fig3_{i:02d}"),
+                         ("share_pct", "n_persons", "n_person_years")) for i in range(8, 15)},
+    "fig3_15": ("fig3_15_coefficients", regression.fig3_15, ("estimate", "std_error", "ci_low", "ci_high")),
+    "fig3_16": ("fig3_16_r2_decomposition", regression.fig3_16, ("r2_share", "r2_total")),
+    "fig3_17": ("fig3_17", municipal.fig3_17, ("n_persons", "per_1000", "befolkning_ref")),
+    **{f"fig3_{i}": (f"fig3_{i}", getattr(municipal, f"fig3_{i}"),
+                     ("group_mean", "overall_mean", "deviation", "deviation_pct")) for i in (18, 19, 20)},
+}
+
+
+def read_releasable(path: Path, numeric: tuple[str, ...], *, marker: str) -> pd.DataFrame:
+    """Read a releasable CSV: keys as text (leading zeros kept), `numeric` columns as float with NaN for the marker."""
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    frame = frame.replace({"": pd.NA}) if len(frame) else frame
+    return disclosure.to_numeric(frame, numeric, marker=marker)
+
+
+def render_figure(figure_id: str, frame: pd.DataFrame, *, language: str = "no") -> Figure:
+    """Build one figure from its releasable table."""
+    _, function, _ = FIGURES[figure_id]
+    return function(frame, language=language)
+
+
+def run(settings: Settings) -> list[Path]:
+    """Render each figure whose table exists in settings.paths.tables; return the files written."""
+    style.check_language(settings.language)
+    written: list[Path] = []
+    for figure_id, (stem, function, numeric) in FIGURES.items():
+        source = settings.paths.tables / f"{stem}.csv"
+        if not source.exists():
+            runlog.record(settings.paths.run_log, STAGE, "skipped", output=figure_id, reason="no table")
+            continue
+        frame = read_releasable(source, numeric, marker=settings.suppression_marker)
+        fig = function(frame, language=settings.language)
+        written += style.save_figure(fig, settings.paths.figures / figure_id)
+    return written
