@@ -134,7 +134,7 @@ def register_raw(
 def _read_error(path: Path, exc: duckdb.Error) -> ContractError:
     """A parse error of DuckDB's CSV reader as a refusal: its line, reason and original text."""
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    where = next((line for line in lines if line.startswith("CSV Error on Line")), None)
+    where = next((line[line.index("CSV Error on Line"):] for line in lines if "CSV Error on Line" in line), None)
     original = next((line for line in lines if line.startswith("Original Line")), None)
     reason = next((line for line in lines if line.startswith(("Expected Number", "Value with"))), None)
     parts = [p for p in (where, reason) if p] or lines[:1]

@@ -17,7 +17,7 @@ from pipeline import harmonise, load, municipalities, panel
 from pipeline.config import Settings
 from pipeline.db import connect, create_reference_tables
 from pipeline.io import PRIVATE_FILE_MODE, atomic_path, private_dir, write_csv
-from pipeline.runlog import Timer, record
+from pipeline.runlog import StageMeter, record
 
 
 @contextlib.contextmanager
@@ -55,39 +55,33 @@ def validate(settings: Settings) -> dict[str, dict]:
     return tables
 
 
-def build_panel(settings: Settings) -> dict:
+def build_panel(settings: Settings, meter: StageMeter | None = None) -> dict:
     """Run stages 1-4 and export the panel, the municipality table and the sample flow."""
     paths = settings.paths
+    meter = meter or StageMeter(paths.run_log)
     private_dir(paths.work)
     private_dir(paths.panel_dir)
     building = paths.work / ".register.duckdb.building"
-    timings: dict[str, float] = {}
     with scratch_database(building, settings) as con:
-        with Timer() as t:
+        with meter.stage("load_validate"):
             tables = load.run(con, settings)
-        timings["load_validate"] = t.seconds
-        create_reference_tables(con, settings)
-        with Timer() as t:
+            create_reference_tables(con, settings)
+        with meter.stage("harmonise"):
             harmonised = harmonise.run(con, settings)
-        timings["harmonise"] = t.seconds
-        with Timer() as t:
+        with meter.stage("panel"):
             flow = panel.run(con, settings)
-            export_parquet(con, "person_year", "lopenr, aar", paths.person_year)
-        timings["panel"] = t.seconds
-        with Timer() as t:
+        with meter.stage("municipalities"):
             municipal = municipalities.run(con, settings)
+        with meter.stage("export"):  # only now, when every table is built, replace the old outputs
+            export_parquet(con, "person_year", "lopenr, aar", paths.person_year)
             export_parquet(con, "municipality_year", "kommnr_2020, aar", paths.municipality_year)
-        timings["municipalities"] = t.seconds
     os.chmod(building, PRIVATE_FILE_MODE)
     os.replace(building, paths.database)
     write_csv(flow, paths.work / "sample_flow_full.csv")
     write_csv(releasable_flow(flow, settings), paths.sample_flow)
     for name, info in tables.items():
         record(paths.run_log, "load", "rows", table=name, rows=info["rows"])
-    for stage, seconds in timings.items():
-        record(paths.run_log, stage, "timing", seconds=round(seconds, 3))
-    return {"tables": tables, "harmonise": harmonised, "municipalities": municipal,
-            "timings": timings, "flow": flow}
+    return {"tables": tables, "harmonise": harmonised, "municipalities": municipal, "flow": flow}
 
 
 def releasable_flow(flow: pd.DataFrame, settings: Settings) -> pd.DataFrame:

@@ -1,8 +1,10 @@
 """The run log: one JSON line per event (stage timings, suppressed-cell counts), in the output dir."""
 from __future__ import annotations
 
+import contextlib
 import json
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 
@@ -30,3 +32,47 @@ class Timer:
 
     def __exit__(self, *exc: object) -> None:
         self.seconds = time.perf_counter() - self.start
+
+
+def peak_memory_mib() -> float | None:
+    """Peak resident memory of this process since the last reset (Linux VmHWM), in MiB."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def reset_peak_memory() -> bool:
+    """Reset the peak so the next reading covers one stage only (Linux >= 4.0); False if unsupported."""
+    try:
+        with open("/proc/self/clear_refs", "w", encoding="ascii") as fh:
+            fh.write("5")
+        return True
+    except OSError:
+        return False
+
+
+class StageMeter:
+    """Wall time and peak memory of each named stage run in this process."""
+
+    def __init__(self, log_path: Path | None = None) -> None:
+        self.log_path = log_path
+        self.stages: list[dict] = []
+
+    @contextlib.contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        reset_peak_memory()
+        start = time.perf_counter()
+        yield
+        seconds = time.perf_counter() - start
+        peak = peak_memory_mib()
+        self.stages.append({"stage": name, "seconds": seconds, "peak_mib": peak})
+        if self.log_path is not None:
+            record(self.log_path, name, "timing", seconds=round(seconds, 3),
+                   peak_mib=None if peak is None else round(peak, 1))
