@@ -182,27 +182,25 @@ def stage_table(con: duckdb.DuckDBPyConnection, table: Table, path: Path, source
         raise ContractError("empty_table", file=path, column=None, count=0,
                             detail="hold no data rows (header only or empty)")
     casts = {c: cast_expression(c, t, source_types[c]) for c, t in table.columns.items()}
-    key_cols = table.key or tuple(table.columns)[:1]
+    key_cols = ", ".join(quote(k) for k in (table.key or tuple(table.columns)[:1]))
+    # every check of the table in one scan: (kind, column, condition on a raw row)
+    checks = []
     for column, expr in casts.items():
         raw = f"nullif(trim(cast({quote(column)} as varchar)), '')"
-        bad = con.execute(
-            f"select count(*) from raw_{table.name} where {raw} is not null and ({expr}) is null").fetchall()[0][0]
-        if bad:
-            examples = con.execute(
-                f"select {', '.join(quote(k) for k in key_cols)}, {raw} from raw_{table.name} "
-                f"where {raw} is not null and ({expr}) is null limit 5").fetchall()
-            raise ContractError(
-                "wrong_type", file=path, column=column, count=bad, examples=[_row(e) for e in examples],
-                detail=f"are not of type {table.columns[column]} as the contract requires")
+        if source_types[column] != table.columns[column]:
+            checks.append(("wrong_type", column, f"{raw} is not null and ({expr}) is null"))
         if column not in table.nullable:
-            missing = con.execute(f"select count(*) from raw_{table.name} where {raw} is null").fetchall()[0][0]
-            if missing:
-                examples = con.execute(
-                    f"select {', '.join(quote(k) for k in key_cols)} from raw_{table.name} "
-                    f"where {raw} is null limit 5").fetchall()
-                raise ContractError("missing_value", file=path, column=column, count=missing,
-                                    examples=[_row(e) for e in examples],
-                                    detail="have no value where the contract requires one")
+            checks.append(("missing_value", column, f"{raw} is null"))
+    counts = con.execute("select " + ", ".join(f"count(*) filter (where {cond})" for *_, cond in checks)
+                         + f" from raw_{table.name}").fetchall()[0] if checks else ()
+    for (kind, column, condition), count in zip(checks, counts):
+        if count:
+            examples = con.execute(f"select {key_cols}, {quote(column)} from raw_{table.name} "
+                                   f"where {condition} limit 5").fetchall()
+            detail = (f"are not of type {table.columns[column]} as the contract requires"
+                      if kind == "wrong_type" else "have no value where the contract requires one")
+            raise ContractError(kind, file=path, column=column, count=count,
+                                examples=[_row(e) for e in examples], detail=detail)
     select = ", ".join(f"{expr} as {quote(c)}" for c, expr in casts.items())
     con.execute(f"create or replace table stg_{table.name} as select {select} from raw_{table.name}")
     return n_rows
