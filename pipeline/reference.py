@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipeline import runlog
+from pipeline.errors import ContractError
 from pipeline.io import write_csv, write_text
 
 KLASS_API = "https://data.ssb.no/api/klass/v1"
@@ -48,8 +48,19 @@ EXTERNAL_COLUMNS = {
 }
 
 
-class KlassError(ValueError):
-    """The KLASS files cannot give a complete, unambiguous crosswalk."""
+class KlassError(ContractError):
+    """The KLASS files (or the split rules) cannot give a complete, unambiguous crosswalk.
+
+    A ContractError, so the CLI prints the message and exits with the code of `kind`.
+    """
+
+    def __init__(self, detail: str, *, kind: str = "malformed_file") -> None:
+        super().__init__(kind, file="KLASS 131", column=None, count=None, detail=detail)
+
+    @property
+    def message(self) -> str:
+        return (f"Refused ({self.kind}, exit {self.exit_code}): KLASS 131: {self.detail}. "
+                "Nothing was written; earlier outputs are untouched.")
 
 
 @dataclass(frozen=True)
@@ -115,7 +126,7 @@ def change_file(klass_dir: Path) -> Path:
     """The change list in `klass_dir`: `changes.json` (API name) or `changetables.json`."""
     found = [klass_dir / name for name in CHANGE_FILE_NAMES if (klass_dir / name).is_file()]
     if not found:
-        raise KlassError(
+        raise KlassError(kind="missing_file", detail=
             f"{klass_dir}: no KLASS change list; expected one of {list(CHANGE_FILE_NAMES)} "
             f"({KLASS_API}/classifications/{CLASSIFICATION_ID}/changes)"
         )
@@ -154,7 +165,7 @@ def read_versions(klass_dir: Path) -> list[Version]:
         (int(m.group(1)), p) for p in klass_dir.iterdir() if (m := VERSION_FILE.match(p.name))
     )
     if not files:
-        raise KlassError(f"{klass_dir}: no version files named Kommuneinndeling_YYYY.json")
+        raise KlassError(kind="missing_file", detail=f"{klass_dir}: no version files named Kommuneinndeling_YYYY.json")
     listed: dict[object, dict] = {}
     listing = klass_dir / CLASSIFICATION_FILE
     if listing.is_file():
@@ -221,7 +232,7 @@ def follow_code(
     current, when = code, valid_on
     resolved: list[tuple[SplitStep, str]] = []
     while True:
-        pending = [c for c in changes_by_old.get(current, ()) if when <= c.occurred <= until]
+        pending = [c for c in changes_by_old.get(current, ()) if when < c.occurred <= until]
         if not pending:
             return current, resolved
         first = min(c.occurred for c in pending)
@@ -236,7 +247,7 @@ def follow_code(
             raise _UnruledSplit(split)
         target = splits[current]
         if target not in parts:
-            raise KlassError(
+            raise KlassError(kind="configuration", detail=
                 f"split rule {current} -> {target}: {current} {split.name} splits on {first} into parts that "
                 f"end up in {list(parts)}, not in {target}; fix [splits] in the configuration"
             )
@@ -254,7 +265,7 @@ def build_crosswalk(
 ) -> tuple[pd.DataFrame, Version, dict]:
     """kommuneendringer: (aar, kommnr valid 1 Jan aar) -> kommnr_2020 valid 1 Jan `last_year` (methods.md §4)."""
     if first_year > last_year:
-        raise KlassError(f"first_year {first_year} is after last_year {last_year}")
+        raise KlassError(kind="configuration", detail=f"first_year {first_year} is after last_year {last_year}")
     target_day = date(last_year, 1, 1)
     target = version_on(versions, target_day)
     if target is None:
@@ -263,7 +274,7 @@ def build_crosswalk(
             f" The pipeline maps to the structure of the last study year, normally {STRUCTURE_YEAR}; "
             f"last_year is {last_year}."
         )
-        raise KlassError(
+        raise KlassError(kind="missing_file", detail=
             f"no Kommuneinndeling version valid on {target_day} among {sorted(v.source for v in versions)}.{hint}"
         )
     target_codes = set(target.items) - {UNKNOWN_CODE}
@@ -277,7 +288,7 @@ def build_crosswalk(
         day = date(year, 1, 1)
         version = version_on(versions, day)
         if version is None:
-            raise KlassError(
+            raise KlassError(kind="missing_file", detail=
                 f"no Kommuneinndeling version valid on {day} among {sorted(v.source for v in versions)}; "
                 f"add the version file (download: {KLASS_API}/classifications/{CLASSIFICATION_ID})"
             )
@@ -304,7 +315,7 @@ def build_crosswalk(
             f"{s.code} {s.name} on {s.occurred} into {list(s.parts)}" for s in unruled.values()
         )
         example = next(iter(unruled.values()))
-        raise KlassError(
+        raise KlassError(kind="configuration", detail=
             f"KLASS splits these municipalities and [splits] has no rule for them: {lines}. KLASS gives no "
             f"weights, so name the one {target.name} municipality that gets the whole old one, e.g. "
             f'[splits] "{example.code}" = "{example.parts[0]}"'
@@ -368,7 +379,7 @@ def build_reference_tables(
     """
     klass_dir = Path(klass_dir)
     if not klass_dir.is_dir():
-        raise KlassError(f"{klass_dir}: not a directory")
+        raise KlassError(f"{klass_dir}: not a directory", kind="missing_file")
     changes_path = change_file(klass_dir)
     changes = read_changes(changes_path)
     versions = read_versions(klass_dir)
@@ -396,8 +407,14 @@ Fetch = Callable[[str], bytes]
 
 def _fetch_url(url: str) -> bytes:
     request = urllib.request.Request(url, headers={"Accept": "application/json"})
-    with urllib.request.urlopen(request, timeout=60) as response:
-        return response.read()
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return response.read()
+    except OSError as exc:  # URLError, HTTPError, timeouts
+        raise KlassError(
+            f"could not download {url} ({exc}); without a network, put the JSON files in the directory "
+            "and run without --download", kind="missing_file",
+        ) from exc
 
 
 def download_klass(
@@ -419,7 +436,8 @@ def download_klass(
     base = f"{KLASS_API}/classifications/{CLASSIFICATION_ID}"
     listing = get(f"{base}?language=nb")
     changes = get(f"{base}/changes?" + urllib.parse.urlencode({"from": "0001-01-01", "language": "nb"}))
-    written = [save(listing, CLASSIFICATION_FILE), save(changes, CHANGE_FILE_NAMES[0])]
+    change_name = next((n for n in CHANGE_FILE_NAMES if (klass_dir / n).is_file()), CHANGE_FILE_NAMES[0])
+    written = [save(listing, CLASSIFICATION_FILE), save(changes, change_name)]
     period_start, period_end = date(first_year, 1, 1), date(last_year, 1, 1)
     for v in listing.get("versions", []):
         valid_from = _day(v.get("validFrom"), "131.json")
@@ -481,7 +499,8 @@ def run(settings, klass_dir: Path, out_dir: Path, *, download: bool = False) -> 
     """Write kommuneendringer.csv and kommuner_2020.csv (file names from settings.files) into `out_dir`.
 
     Reads only local files unless `download=True`, which first saves the KLASS JSON into `klass_dir`.
-    An existing kommuner_2020.csv with filled external columns is kept, not overwritten.
+    An existing kommuner_2020.csv with filled external columns is kept, not overwritten. The report is
+    printed, not logged: this tool runs before the pipeline and writes nothing under settings.paths.
     """
     klass_dir, out_dir = Path(klass_dir), Path(out_dir)
     if download:
@@ -492,8 +511,9 @@ def run(settings, klass_dir: Path, out_dir: Path, *, download: bool = False) -> 
     files = settings.files
     crosswalk_path = out_dir / f"{files.get('kommuneendringer', 'kommuneendringer')}.csv"
     municipalities_path = out_dir / f"{files.get('kommuner_2020', 'kommuner_2020')}.csv"
+    keep_municipalities = _kept_filled(municipalities_path, municipalities)
     written = [write_csv(crosswalk, crosswalk_path)]
-    if _kept_filled(municipalities_path, municipalities):
+    if keep_municipalities:
         existing = pd.read_csv(municipalities_path, dtype=str, sep=None, engine="python")
         report["kommuner_2020_kept"] = str(municipalities_path)
         report["missing_columns"] = {
@@ -502,11 +522,5 @@ def run(settings, klass_dir: Path, out_dir: Path, *, download: bool = False) -> 
         }
     else:
         written.append(write_csv(municipalities, municipalities_path))
-    runlog.record(
-        settings.paths.run_log, "reference", "written",
-        rows=report["rows"], municipalities_2020=report["municipalities_2020"],
-        splits_applied=[s["kommnr"] for s in report["splits_applied"]],
-        missing_columns=sorted(report["missing_columns"]),
-    )
     print(format_report(report))
     return written

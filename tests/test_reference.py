@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -244,8 +245,7 @@ def test_run_writes_contract_csvs_offline(tmp_path, monkeypatch, capsys):
     assert text[1:] == ["3803,Tønsberg,,,,", "3804,Sandefjord,,,,"]
     out = capsys.readouterr().out
     assert "0720 Stokke" in out and "sentralitetsindeks (2 empty)" in out
-    log = [json.loads(line) for line in settings.paths.run_log.read_text().splitlines()]
-    assert log[-1]["stage"] == "reference" and log[-1]["splits_applied"] == ["0720"]
+    assert not (tmp_path / "out").exists() and not (tmp_path / "work").exists()
 
 
 def test_run_keeps_a_filled_kommuner_2020(tmp_path, monkeypatch):
@@ -380,3 +380,24 @@ def test_real_population_agrees_across_2019_2020(real_tables):
     ratio = (actual / mapped).drop(["1806", "1875", "5055", "5056", "5059"])
     assert ratio.notna().all() and len(ratio) == 351
     assert ratio.between(0.9, 1.1).all(), ratio[~ratio.between(0.9, 1.1)]
+
+
+def test_filled_kommuner_2020_of_other_municipalities_refuses_before_writing(tmp_path, monkeypatch):
+    monkeypatch.setattr(urllib.request, "urlopen", no_network)
+    klass = write_klass(tmp_path / "k", STOKKE_VERSIONS, STOKKE_CHANGES)
+    settings = settings_for(tmp_path, first_year=2016, last_year=2020, splits={"0720": "3804"})
+    target = tmp_path / "in" / "kommuner_2020.csv"
+    target.parent.mkdir(parents=True)
+    target.write_text("kommnr_2020,kommunenavn,sentralitetsklasse\n0301,Oslo,1\n", encoding="utf-8")
+    with pytest.raises(ref.KlassError, match="not the same municipalities"):
+        ref.run(settings, klass, tmp_path / "in")
+    assert sorted(p.name for p in (tmp_path / "in").iterdir()) == ["kommuner_2020.csv"]
+
+
+def test_download_failure_is_a_clear_refusal(monkeypatch):
+    def offline(*args, **kwargs):
+        raise urllib.error.URLError("no route to host")
+
+    monkeypatch.setattr(urllib.request, "urlopen", offline)
+    with pytest.raises(ref.KlassError, match="run without --download"):
+        ref._fetch_url(f"{ref.KLASS_API}/classifications/131")
