@@ -1,0 +1,154 @@
+"""Figures: deterministic bytes, suppressed cells left out, language switch, and the render stage."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from figures import descriptive, municipal, regression, style
+from pipeline import disclosure, render
+from pipeline.config import PROJECT_ROOT, load_settings
+from pipeline.io import write_csv
+
+MARKER = "prikket"
+
+
+def botid_table() -> pd.DataFrame:
+    """A releasable fig3_08-like table with one suppressed cell (familie, women, botid 2)."""
+    rows = []
+    for category in ("overforing", "asyl", "familie"):
+        for sex in (1, 2):
+            for botid in range(5):
+                rows.append({"outcome": "arbeid_utdanning", "kategori": category, "botid": botid, "kjonn": sex,
+                             "share_pct": 10.0 + 12 * botid - 5 * sex, "n_persons": 100, "n_person_years": 100})
+    frame = pd.DataFrame(rows)
+    small = (frame["kategori"] == "familie") & (frame["kjonn"] == 2) & (frame["botid"] == 2)
+    frame.loc[small, "n_persons"] = 29
+    frame.loc[small, "n_person_years"] = 29
+    return frame
+
+
+def releasable(tmp_path: Path, frame: pd.DataFrame, name: str, stats: list[str]) -> Path:
+    out, _ = disclosure.suppress(frame, stat_columns=stats, min_persons=30, marker=MARKER)
+    return write_csv(out, tmp_path / f"{name}.csv")
+
+
+SCRIPT = """
+import sys
+from pathlib import Path
+from pipeline import render
+from figures import style
+stem, fn, num = render.FIGURES["fig3_08"]
+frame = render.read_releasable(Path(sys.argv[1]), num, marker="prikket")
+style.save_figure(fn(frame, language="no"), Path(sys.argv[2]))
+"""
+
+
+def test_same_input_gives_identical_png_and_pdf_bytes(tmp_path):
+    source = releasable(tmp_path, botid_table(), "fig3_08", ["share_pct"])
+    numeric = render.FIGURES["fig3_08"][2]
+    first = style.save_figure(descriptive.fig3_08(render.read_releasable(source, numeric, marker=MARKER)), tmp_path / "a")
+    second = style.save_figure(descriptive.fig3_08(render.read_releasable(source, numeric, marker=MARKER)), tmp_path / "b")
+    subprocess.run([sys.executable, "-c", SCRIPT, str(source), str(tmp_path / "c")], check=True, cwd=PROJECT_ROOT)
+    for suffix in (".png", ".pdf"):
+        a, b, c = ((tmp_path / f"{s}{suffix}").read_bytes() for s in "abc")
+        assert a == b == c, suffix
+    assert [p.suffix for p in first] == [".png", ".pdf"] and second[0].name == "b.png"
+    pdf = (tmp_path / "a.pdf").read_bytes()
+    assert b"CreationDate" not in pdf and b"Producer" not in pdf
+
+
+def test_suppressed_point_is_missing_from_the_line(tmp_path):
+    source = releasable(tmp_path, botid_table(), "fig3_08", ["share_pct"])
+    frame = render.read_releasable(source, render.FIGURES["fig3_08"][2], marker=MARKER)
+    assert frame["share_pct"].isna().sum() == 1
+    fig = descriptive.fig3_08(frame)
+    familie = fig.axes[2]
+    women = [line for line in familie.get_lines() if line.get_label() == "Kvinner"][0]
+    x, y = women.get_data()
+    assert list(x) == [0, 1, 2, 3, 4]
+    assert np.isnan(y[2]) and not np.isnan(y[[0, 1, 3, 4]]).any()
+    men = [line for line in fig.axes[0].get_lines() if line.get_label() == "Menn"][0]
+    np.testing.assert_allclose(men.get_data()[1], [5, 17, 29, 41, 53])
+
+
+def test_composition_bar_with_suppressed_share_is_left_out():
+    persons = pd.DataFrame({"kategori": ["asyl"] * 4, "innvandringsaar": [2015, 2015, 2016, 2016],
+                            "kjonn": ["1", "2", "1", "2"], "share_pct": [40.0, 60.0, np.nan, np.nan],
+                            "n_persons": [50.0, 50.0, np.nan, np.nan]})
+    fig = descriptive.fig3_02(persons)
+    bars = [patch for patch in fig.axes[1].patches]
+    assert sorted({round(b.get_x() + b.get_width() / 2) for b in bars}) == [2015]
+    assert sorted(b.get_height() for b in bars) == [40.0, 60.0]
+
+
+def test_language_option_switches_labels():
+    table = botid_table()
+    no = descriptive.fig3_08(table, language="no")
+    en = descriptive.fig3_08(table, language="en")
+    assert no.axes[0].get_title() == "overføringsflyktninger" and no.axes[0].get_xlabel() == "Botid (år)"
+    assert en.axes[0].get_title() == "resettled (quota) refugees" and en.axes[0].get_xlabel() == "Years since immigration"
+    with pytest.raises(ValueError, match="language"):
+        style.label("botid", "de")
+
+
+def test_outcome_variants_share_the_code_path():
+    table = botid_table()
+    employed = table.assign(outcome="sysselsatt", share_pct=table["share_pct"] / 2)
+    both = pd.concat([table, employed], ignore_index=True)
+    fig = descriptive.fig3_08(both, outcome="sysselsatt")
+    assert fig.axes[0].get_ylabel() == "Sysselsatt (yrkesinntekt > 1 G), %"
+    men = [line for line in fig.axes[0].get_lines() if line.get_label() == "Menn"][0]
+    np.testing.assert_allclose(men.get_data()[1], [2.5, 8.5, 14.5, 20.5, 26.5])
+
+
+def test_fig3_15_plots_the_two_category_terms():
+    rows = []
+    for model in range(1, 10):
+        for term, est in [(regression.COEFFICIENT_TERMS["overforing"], -14 + model),
+                          (regression.COEFFICIENT_TERMS["familie"], -8 + model), ("botid[1]", 99.0)]:
+            rows.append({"model": model, "model_name": "baseline" if model == 1 else f"m{model}", "term": term,
+                         "estimate": est, "std_error": 1.0, "ci_low": est - 1.96, "ci_high": est + 1.96})
+    fig = regression.fig3_15(pd.DataFrame(rows))
+    ax = fig.axes[0]
+    containers = [c for c in ax.containers if c.get_label().startswith(("overf", "famil"))]
+    assert len(containers) == 2
+    series = [c.lines[0] for c in containers]
+    np.testing.assert_allclose(series[0].get_data()[1], np.arange(-13, -4))
+    assert ax.get_xticklabels()[0].get_text() == "Baseline"
+    assert 99.0 not in np.concatenate([s.get_data()[1] for s in series])
+
+
+def test_r2_contributions_accepts_both_conventions():
+    contributions = pd.DataFrame({"sample": ["alle"] * 2, "block": ["botid", "kjonn"],
+                                  "r2_share": [0.17, 0.03], "r2_total": [0.20, 0.20]})
+    shares = contributions.assign(r2_share=[0.85, 0.15])
+    np.testing.assert_allclose(regression.r2_contributions(contributions), [0.17, 0.03])
+    np.testing.assert_allclose(regression.r2_contributions(shares), [0.17, 0.03])
+    fig = regression.fig3_16(contributions, language="en")
+    widths = sorted(p.get_width() for p in fig.axes[0].patches)
+    np.testing.assert_allclose(widths, [3.0, 17.0])
+
+
+def test_bi_figure_draws_deviations_per_group():
+    rows = [{"kategori": c, "bi_gruppe": g, "characteristic": "befolkning", "deviation": 100.0 * g - 300}
+            for c in ("overforing", "asyl", "familie") for g in range(1, 6)]
+    fig = municipal.fig3_18(pd.DataFrame(rows))
+    widths = sorted(p.get_width() for p in fig.axes[0].patches)
+    assert widths == sorted([100.0 * g - 300 for g in range(1, 6)] * 3)
+
+
+def test_render_run_writes_png_and_pdf(tmp_path):
+    settings = load_settings(input=tmp_path / "in", work=tmp_path / "work", out=tmp_path / "out", language="en")
+    releasable(settings.paths.tables, botid_table(), "fig3_08", ["share_pct"])
+    counts = pd.DataFrame({"kategori": ["asyl", "asyl", "familie"], "innvandringsaar": [2015, 2016, 2015],
+                           "n_persons": [40, 12, 300]})
+    releasable(settings.paths.tables, counts, "fig3_01", ["n_persons"])
+    written = render.run(settings)
+    assert sorted(p.name for p in written) == ["fig3_01.pdf", "fig3_01.png", "fig3_08.pdf", "fig3_08.png"]
+    assert all(p.stat().st_size > 1000 for p in written)
+    assert not list(settings.paths.figures.glob(".*tmp"))  # atomic: no leftovers
