@@ -63,8 +63,8 @@ MODEL_NAMES: tuple[str, ...] = (
 class Design:
     """Outcome, regressors (no intercept column), clusters and FE codes of one regression sample.
 
-    `column_block[j]` is the index in `blocks` of the block column j belongs to. Rows are sorted by
-    cluster (person) so grouped sums are contiguous. `references` holds the reference level used
+    `column_block[j]` is the index in `blocks` of the block column j belongs to. `cluster` holds
+    person codes 0..n_clusters−1, `fe` municipality codes. `references` holds the reference level used
     per categorical block (the documented one, or the first level present when it is absent).
     """
 
@@ -87,6 +87,17 @@ class Design:
         """Column indices of the named blocks, in design order."""
         wanted = [i for i, b in enumerate(self.blocks) if b.name in set(block_names)]
         return np.flatnonzero(np.isin(self.column_block, wanted))
+
+    def rows(self, mask: np.ndarray) -> Design:
+        """The same design on a subset of rows (codes renumbered; columns kept, even if constant)."""
+        cluster, cluster_levels = pd.factorize(self.cluster[mask], sort=True)
+        fe = fe_levels = None
+        if self.fe is not None and self.fe_levels is not None:
+            fe, used = pd.factorize(self.fe[mask], sort=True)
+            fe, fe_levels = fe.astype(np.int64), self.fe_levels[used]
+        return Design(y=self.y[mask], X=self.X[mask], terms=self.terms, column_block=self.column_block,
+                      blocks=self.blocks, cluster=cluster.astype(np.int64), n_clusters=len(cluster_levels),
+                      fe=fe, fe_levels=fe_levels, references=self.references)
 
 
 def regression_sample(
@@ -161,10 +172,8 @@ def build_design(
     *,
     fe_column: str | None = None,
 ) -> Design:
-    """Design of `sample` for `blocks` (+ FE codes from `fe_column`), rows sorted by person."""
-    person_codes, _ = pd.factorize(sample[CLUSTER].to_numpy(), sort=False)
-    order = np.argsort(person_codes, kind="stable")
-    frame = sample.iloc[order]
+    """Design of `sample` for `blocks` (+ FE codes from `fe_column`), rows in sample order."""
+    frame = sample
     parts, terms, owner, refs = [], [], [], {}
     for index, block in enumerate(blocks):
         cols, names, ref = block_columns(frame[block.column], block)
@@ -177,7 +186,7 @@ def build_design(
     cluster_codes, cluster_uniques = pd.factorize(frame[CLUSTER].to_numpy(), sort=False)
     fe = fe_levels = None
     if fe_column is not None:
-        fe, fe_levels = pd.factorize(frame[fe_column].astype(str).to_numpy(), sort=True)
+        fe, fe_levels = pd.factorize(frame[fe_column].to_numpy().astype(str), sort=True)
         fe_levels = np.asarray(fe_levels, dtype=object)
     return Design(
         y=frame[OUTCOME].to_numpy(dtype=np.float64),

@@ -20,7 +20,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from models import vcov as vc
-from models.ols import COLLIN_TOL, OLSResult, adjusted_r2, coefficient_vcov, solve_partialled
+from models.ols import COLLIN_TOL, OLSResult, adjusted_r2, coefficient_vcov, solve_gram
 
 Normalisation = Literal["reference", "mean"]
 NORMALISATIONS: tuple[str, ...] = ("reference", "mean")
@@ -48,17 +48,15 @@ def demean(M: np.ndarray, codes: np.ndarray, n_groups: int) -> tuple[np.ndarray,
 
 
 def _fe_covariance(
-    X_means: np.ndarray, bread: np.ndarray, within_scores: np.ndarray, resid: np.ndarray,
-    fe: np.ndarray, counts: np.ndarray, cluster: np.ndarray, n_clusters: int, factor: float,
+    X_means: np.ndarray, bread: np.ndarray, score_sums: np.ndarray, resid: np.ndarray,
+    fe: np.ndarray, counts: np.ndarray, cluster: np.ndarray, factor: float,
 ) -> np.ndarray:
-    """factor · Ψ'Ψ with Ψ = R − S B X̄' (module docstring), via sparse R."""
-    n_fe = counts.shape[0]
+    """factor · Ψ'Ψ with Ψ = R − S B X̄' (module docstring), R sparse (clusters × levels)."""
+    n_clusters, n_fe = score_sums.shape[0], counts.shape[0]
     R = sp.csr_matrix((resid / counts[fe], (cluster, fe)), shape=(n_clusters, n_fe))
-    S = vc.group_sums(within_scores, cluster, n_clusters)
-    XB = X_means @ bread                      # G_fe × K
-    RtS = np.asarray(R.T @ S)                 # G_fe × K
-    cross = RtS @ XB.T
-    Q = np.asarray((R.T @ R).todense()) - cross - cross.T + XB @ (S.T @ S) @ XB.T
+    XB = X_means @ bread                          # G_fe × K
+    cross = np.asarray(R.T @ score_sums) @ XB.T   # R'S B X̄'
+    Q = np.asarray((R.T @ R).todense()) - cross - cross.T + XB @ (score_sums.T @ score_sums) @ XB.T
     return factor * (Q + Q.T) / 2
 
 
@@ -89,44 +87,49 @@ def fit_absorbed(
         n_clusters = int(cluster.max()) + 1
     Xw, X_means, counts = demean(X, fe, n_fe)
     yw, y_means, _ = demean(y, fe, n_fe)
-    fit = solve_partialled(yw, Xw, collin_tol=collin_tol, raw_diag=np.einsum("ij,ij->j", X, X))
-    k = int(fit.kept.sum())
+    sol = solve_gram(Xw.T @ Xw, Xw.T @ yw, raw_diag=np.einsum("ij,ij->j", X, X), collin_tol=collin_tol)
+    kept = np.flatnonzero(sol.kept)
+    beta_full = np.zeros(p)
+    beta_full[kept] = sol.coef
+    resid = yw - Xw @ beta_full
+    rss = float(resid @ resid)
+    k = int(kept.size)
     nested = vcov == "CR1" and cluster is not None and vc.fe_nested_in_clusters(fe, cluster)
     df_k = vc.df_k(k, intercept=False, n_fe_levels=n_fe, fe_nested=nested)
-    v_beta = coefficient_vcov(fit, Xw, vcov=vcov, cluster=cluster, n_clusters=n_clusters, df_k=df_k)
+    v_beta = coefficient_vcov(Xw, kept, resid, sol.bread, vcov=vcov, cluster=cluster,
+                              n_clusters=n_clusters, df_k=df_k)
 
-    Xm = X_means[:, fit.kept]
-    fe_coef = y_means - Xm @ fit.coef
+    Xm = X_means[:, kept]
+    fe_coef = y_means - Xm @ sol.coef
     if vcov == "iid":
-        sigma2 = fit.rss / (n - df_k)
-        fe_vcov = sigma2 * (np.diag(1.0 / counts) + Xm @ fit.bread @ Xm.T)
+        sigma2 = rss / (n - df_k)
+        fe_vcov = sigma2 * (np.diag(1.0 / counts) + Xm @ sol.bread @ Xm.T)
     else:
-        Xk = Xw[:, fit.kept] if not fit.kept.all() else Xw
-        scores = Xk * fit.resid[:, None]
         if vcov == "HC1":
             ids, n_ids, factor = np.arange(n), n, n / (n - df_k)
         else:
             assert cluster is not None and n_clusters is not None
             ids, n_ids, factor = cluster, n_clusters, vc.cr1_factor(n, df_k, n_clusters)
-        fe_vcov = _fe_covariance(Xm, fit.bread, scores, fit.resid, fe, counts, ids, n_ids, factor)
+        sums = vc.score_sums(Xw, resid, ids, n_ids)[:, kept]
+        fe_vcov = _fe_covariance(Xm, sol.bread, sums, resid, fe, counts, ids, factor)
 
     tss = float(((y - y.mean()) ** 2).sum())
-    r2 = 1.0 - fit.rss / tss if tss > 0 else 0.0
+    r2 = 1.0 - rss / tss if tss > 0 else 0.0
     tss_within = float(yw @ yw)
     if cluster is not None:
-        pairs = np.unique(np.column_stack([fe, cluster]), axis=0)
-        fe_n_clusters = np.bincount(pairs[:, 0], minlength=n_fe)
+        pairs = np.unique(cluster.astype(np.int64) * n_fe + fe)
+        fe_n_clusters = np.bincount(pairs % n_fe, minlength=n_fe)
     else:
         fe_n_clusters = counts.astype(np.int64)
     ols = OLSResult(
-        terms=tuple(nm for nm, kp in zip(names, fit.kept) if kp), coef=fit.coef, vcov=v_beta,
+        terms=tuple(names[j] for j in kept), coef=sol.coef, vcov=v_beta,
         vcov_type=vcov, n_obs=n, n_clusters=n_clusters if vcov == "CR1" else None, df_k=df_k,
-        n_params=k + n_fe, r2=r2, adj_r2=adjusted_r2(r2, n, k + n_fe), rss=fit.rss, tss=tss,
-        dropped=tuple(nm for nm, kp in zip(names, fit.kept) if not kp),
+        n_params=k + n_fe, r2=r2, adj_r2=adjusted_r2(r2, n, k + n_fe), rss=rss, tss=tss,
+        dropped=tuple(nm for j, nm in enumerate(names) if not sol.kept[j]),
     )
     return FixedEffectsResult(
         ols=ols,
-        r2_within=1.0 - fit.rss / tss_within if tss_within > 0 else 0.0,
+        r2_within=1.0 - rss / tss_within if tss_within > 0 else 0.0,
         fe_levels=np.asarray(fe_levels if fe_levels is not None else np.arange(n_fe), dtype=object),
         fe_coef=fe_coef, fe_vcov=fe_vcov, fe_n_obs=counts.astype(np.int64),
         fe_n_clusters=fe_n_clusters.astype(np.int64), fe_nested=nested,

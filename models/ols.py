@@ -102,51 +102,100 @@ def independent_columns(A: np.ndarray, *, tol: float = COLLIN_TOL,
 
 
 @dataclass(frozen=True)
-class PartialledFit:
-    """Solution on a partialled design: coefficients, bread (Z'Z)^{-1}, residuals, kept columns."""
+class GramSolution:
+    """Solution of the normal equations on the kept columns: coefficients and bread (Z'Z)^{-1}."""
 
+    kept: np.ndarray
     coef: np.ndarray
     bread: np.ndarray
-    resid: np.ndarray
-    kept: np.ndarray
-    rss: float
 
 
-def solve_partialled(y: np.ndarray, Z: np.ndarray, *, collin_tol: float = COLLIN_TOL,
-                     raw_diag: np.ndarray | None = None) -> PartialledFit:
-    """β = (Z'Z)^{-1} Z'y on the kept columns, via Cholesky of the equilibrated Gram matrix."""
-    A = Z.T @ Z
+def solve_gram(A: np.ndarray, c: np.ndarray, *, raw_diag: np.ndarray | None = None,
+               collin_tol: float = COLLIN_TOL) -> GramSolution:
+    """β = A^{-1} c on the independent columns of A = Z'Z (c = Z'y), via Cholesky of D^{-1/2} A D^{-1/2}."""
     kept = independent_columns(A, tol=collin_tol, raw_diag=raw_diag)
-    Zk = Z if kept.all() else Z[:, kept]
     Ak = A[np.ix_(kept, kept)]
     d = np.sqrt(np.diag(Ak))
     factor = la.cho_factor(Ak / np.outer(d, d), lower=True)
-    coef = la.cho_solve(factor, (Zk.T @ y) / d) / d
+    coef = la.cho_solve(factor, c[kept] / d) / d
     bread = la.cho_solve(factor, np.eye(len(d))) / np.outer(d, d)
-    resid = y - Zk @ coef
-    return PartialledFit(coef=coef, bread=(bread + bread.T) / 2, resid=resid, kept=kept, rss=float(resid @ resid))
+    return GramSolution(kept=kept, coef=coef, bread=(bread + bread.T) / 2)
 
 
 def coefficient_vcov(
-    fit: PartialledFit, Z: np.ndarray, *, vcov: str, cluster: np.ndarray | None,
-    n_clusters: int | None, df_k: int,
+    Z: np.ndarray, kept: np.ndarray, resid: np.ndarray, bread: np.ndarray, *, vcov: str,
+    cluster: np.ndarray | None, n_clusters: int | None, df_k: int,
 ) -> np.ndarray:
-    """Covariance of the partialled coefficients for `vcov` in CR1 / HC1 / iid (models/vcov.py)."""
+    """Covariance of the coefficients of the kept columns of Z for `vcov` in CR1 / HC1 / iid."""
     n = Z.shape[0]
     if vcov == "iid":
-        return vc.vcov_iid(fit.bread, fit.rss, n_obs=n, df_k=df_k)
-    Zk = Z if fit.kept.all() else Z[:, fit.kept]
-    scores = Zk * fit.resid[:, None]
+        return vc.vcov_iid(bread, float(resid @ resid), n_obs=n, df_k=df_k)
     if vcov == "HC1":
-        return vc.vcov_hc1(fit.bread, scores, n_obs=n, df_k=df_k)
+        scores = Z[:, kept] * resid[:, None]
+        return vc.vcov_hc1(bread, scores, n_obs=n, df_k=df_k)
     if cluster is None or n_clusters is None:
         raise ValueError("vcov='CR1' needs cluster codes")
-    return vc.vcov_cr1(fit.bread, scores, cluster, n_clusters, n_obs=n, df_k=df_k)
+    sums = vc.score_sums(Z, resid, cluster, n_clusters)[:, kept]
+    return vc.vcov_cr1(bread, sums, n_obs=n, df_k=df_k)
 
 
 def adjusted_r2(r2: float, n_obs: int, n_params: int) -> float:
     """1 − (1 − R²)(N − 1)/(N − K), K counting the intercept and every fixed-effect level."""
     return 1.0 - (1.0 - r2) * (n_obs - 1) / (n_obs - n_params)
+
+
+def fit_ols_subsets(
+    y: np.ndarray,
+    X: np.ndarray,
+    subsets: list[np.ndarray] | list[list[int]],
+    *,
+    terms: tuple[str, ...] | list[str] | None = None,
+    cluster: np.ndarray | None = None,
+    n_clusters: int | None = None,
+    vcov: str = "CR1",
+    collin_tol: float = COLLIN_TOL,
+) -> list[OLSResult]:
+    """OLS of y on [1, X[:, s]] for each column subset s, sharing one centred Gram matrix."""
+    vc.check_vcov_type(vcov)
+    y = np.asarray(y, dtype=np.float64)
+    X = np.asarray(X, dtype=np.float64).reshape(len(y), -1)
+    n, p = X.shape
+    names = [INTERCEPT, *(terms if terms is not None else [f"x{j}" for j in range(p)])]
+    if cluster is not None and n_clusters is None:
+        n_clusters = int(cluster.max()) + 1
+    x_mean = X.mean(axis=0)
+    Z = np.empty((n, p + 1))
+    Z[:, 0] = 1.0
+    np.subtract(X, x_mean, out=Z[:, 1:])
+    A = Z.T @ Z
+    c = Z.T @ y
+    raw_diag = np.r_[float(n), np.einsum("ij,ij->j", X, X)]
+    tss = float(((y - y.mean()) ** 2).sum())
+    results = []
+    for subset in subsets:
+        cols = np.r_[0, np.asarray(subset, dtype=np.int64) + 1]
+        sol = solve_gram(A[np.ix_(cols, cols)], c[cols], raw_diag=raw_diag[cols], collin_tol=collin_tol)
+        if not sol.kept[0]:
+            raise ValueError("the intercept is not identified (no observations?)")
+        used = cols[sol.kept]
+        beta_full = np.zeros(p + 1)
+        beta_full[used] = sol.coef
+        resid = y - Z @ beta_full
+        rss = float(resid @ resid)
+        k = int(used.size)
+        v_c = coefficient_vcov(Z, used, resid, sol.bread, vcov=vcov, cluster=cluster,
+                               n_clusters=n_clusters, df_k=k)
+        # back to the uncentred parametrisation: intercept = ȳ − x̄'β
+        T = np.eye(k)
+        T[0, 1:] = -x_mean[used[1:] - 1]
+        r2 = 1.0 - rss / tss if tss > 0 else 0.0
+        results.append(OLSResult(
+            terms=tuple(names[j] for j in used), coef=T @ sol.coef, vcov=T @ v_c @ T.T, vcov_type=vcov,
+            n_obs=n, n_clusters=n_clusters if vcov == "CR1" else None, df_k=k, n_params=k, r2=r2,
+            adj_r2=adjusted_r2(r2, n, k), rss=rss, tss=tss,
+            dropped=tuple(names[j] for j in cols[~sol.kept]),
+        ))
+    return results
 
 
 def fit_ols(
@@ -160,33 +209,6 @@ def fit_ols(
     collin_tol: float = COLLIN_TOL,
 ) -> OLSResult:
     """OLS of y on [1, X] (intercept first in the result) with CR1 / HC1 / iid covariance."""
-    vc.check_vcov_type(vcov)
-    y = np.asarray(y, dtype=np.float64)
     X = np.asarray(X, dtype=np.float64).reshape(len(y), -1)
-    n, p = X.shape
-    names = [INTERCEPT, *(terms if terms is not None else [f"x{j}" for j in range(p)])]
-    if cluster is not None and n_clusters is None:
-        n_clusters = int(cluster.max()) + 1
-    x_mean = X.mean(axis=0)
-    Z = np.empty((n, p + 1))
-    Z[:, 0] = 1.0
-    np.subtract(X, x_mean, out=Z[:, 1:])
-    raw_diag = np.r_[float(n), np.einsum("ij,ij->j", X, X)]
-    fit = solve_partialled(y, Z, collin_tol=collin_tol, raw_diag=raw_diag)
-    if not fit.kept[0]:
-        raise ValueError("the intercept is not identified (no observations?)")
-    k = int(fit.kept.sum())
-    v_c = coefficient_vcov(fit, Z, vcov=vcov, cluster=cluster, n_clusters=n_clusters, df_k=k)
-    # back to the uncentred parametrisation: intercept = ȳ − x̄'β
-    T = np.eye(k)
-    T[0, 1:] = -x_mean[fit.kept[1:]]
-    coef = T @ fit.coef
-    tss = float(((y - y.mean()) ** 2).sum())
-    r2 = 1.0 - fit.rss / tss if tss > 0 else 0.0
-    kept_names = [nm for nm, kp in zip(names, fit.kept) if kp]
-    return OLSResult(
-        terms=tuple(kept_names), coef=coef, vcov=T @ v_c @ T.T, vcov_type=vcov, n_obs=n,
-        n_clusters=n_clusters if vcov == "CR1" else None, df_k=k, n_params=k, r2=r2,
-        adj_r2=adjusted_r2(r2, n, k), rss=fit.rss, tss=tss,
-        dropped=tuple(nm for nm, kp in zip(names, fit.kept) if not kp),
-    )
+    return fit_ols_subsets(y, X, [np.arange(X.shape[1])], terms=terms, cluster=cluster,
+                           n_clusters=n_clusters, vcov=vcov, collin_tol=collin_tol)[0]

@@ -7,7 +7,8 @@ to the total sum of squares TSS = Σ(y − ȳ)²:
     v(S) = ĉ_S' Â_SS^{-1} ĉ_S / TSS                 (S without the FE; Â, ĉ centred cross-products)
     v(S) = 1 − (ÿ'ÿ − c̈_S' Ä_SS^{-1} c̈_S) / TSS     (S with the FE; Ä, c̈ within-municipality)
 
-so all 2^n subsets come from two (K+1)×(K+1) cross-product matrices, without refitting on the data.
+so all 2^n subsets come from two (K+1)×(K+1) cross-product matrices, without refitting on the data
+(Ä = Â − Σ_g n_g m̄_g m̄_g', m̄_g the municipality means of the centred [y, X]).
 Shapley value: φ_j = Σ_{S ⊆ N∖{j}} |S|!(n−|S|−1)!/n! · (v(S ∪ {j}) − v(S)); Σ_j φ_j = v(N) − v(∅)
 = R² of the full model (efficiency), to rounding. A block with no variation in the sample adds no
 columns and gets φ = 0. Adjusted R² (K counting the intercept or every FE level) is decomposed the
@@ -21,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from models.fixed_effects import demean
+from models.vcov import group_sums
 from models.ols import COLLIN_TOL, independent_columns
 
 
@@ -106,9 +107,12 @@ def r2_decomposition(
     mats = [Ac]
     n_fe = 0
     if fe is not None:
+        # within cross-product: Σ (m − m̄_g)(m − m̄_g)' = Mc'Mc − Σ_g n_g m̄_g m̄_g' (m̄_g of centred M)
         n_fe = int(fe.max()) + 1
-        Mw, _, _ = demean(M, fe, n_fe)
-        mats.append(Mw.T @ Mw)
+        counts = np.bincount(fe, minlength=n_fe).astype(np.float64)
+        sums = group_sums(Mc, fe, n_fe)
+        Aw = Ac - sums.T @ (sums / counts[:, None])
+        mats.append((Aw + Aw.T) / 2)
     # per matrix: columns that carry variation (centring/demeaning can leave rounding noise)
     live = [np.flatnonzero(np.diag(A)[1:] > collin_tol * raw[1:]) for A in mats]
     names = list(block_names) + ([fe_name] if fe is not None else [])

@@ -4,7 +4,7 @@ Persons arrive 2010–2019 (botid = t − innvandringsaar − 1, observed to 202
 in one of `n_municipalities` municipalities of skewed size ("0301" the largest), and have the
 characteristics of pipeline/schema.py PERSON_YEAR. The outcome is Bernoulli with a probability that
 is *linear* in the design (so the LPM is correctly specified and recovers the planted values):
-p = 0.35 + Σ planted effects + α_m, with α_m = 0.02 · z_m + noise, z_m a standardised municipality
+p = 0.42 + Σ planted effects + α_m, with α_m = 0.015 · z_m + noise, z_m a standardised municipality
 characteristic (`andel_arbeid_utdanning_30_59` in the municipality table is built from it).
 """
 from __future__ import annotations
@@ -20,7 +20,8 @@ PLANTED = {
     "utdanning_innvandring[3]": 0.04, "utdanning_innvandring[5]": 0.08, "utdanning_innvandring[99]": -0.02,
     "botid_slope": 0.04, "age_slope": -0.004,
 }
-MUNICIPALITY_SLOPE = 0.02  # α_m = MUNICIPALITY_SLOPE · z_m + N(0, 0.01²)
+MUNICIPALITY_SLOPE = 0.015  # α_m = MUNICIPALITY_SLOPE · z_m + N(0, 0.01²)
+BASELINE = 0.42
 
 
 def municipality_codes(n: int) -> list[str]:
@@ -52,7 +53,7 @@ def simulate_panel(n_persons: int = 82_000, *, n_municipalities: int = 356, seed
     person = np.repeat(np.arange(n_persons), stay)
     botid = np.concatenate([np.arange(s) for s in stay]) if stay.sum() else np.empty(0, int)
     aar = innv[person] + 1 + botid
-    p = (0.35 + PLANTED["botid_slope"] * np.minimum(botid, 6) + PLANTED["age_slope"] * (age_in[person] - 35)
+    p = (BASELINE + PLANTED["botid_slope"] * np.minimum(botid, 6) + PLANTED["age_slope"] * (age_in[person] - 35)
          + alpha[muni[person]])
     for term, value in PLANTED.items():
         if "[" not in term:

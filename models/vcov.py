@@ -8,7 +8,9 @@ Cluster-robust CR1 (Stata `vce(cluster)`, fixest/pyfixest default "nonnested" sm
 
 where K counts the estimated coefficients plus the absorbed fixed effects that are *not* nested in
 the clusters; a fixed effect nested in the clusters counts as one parameter (pyfixest
-utils.get_ssc: df_k = k + k_fe − k_fe_nested + n_fe_fully_nested; fixest issue #554).
+utils.get_ssc: df_k = k + k_fe − k_fe_nested + n_fe_fully_nested; fixest issue #554). "Nested"
+means each FE level falls within one cluster (pyfixest numba/nested_fixef_nb.py). Settlement-
+municipality FE with person clusters are therefore not nested and count all their levels.
 """
 from __future__ import annotations
 
@@ -33,17 +35,17 @@ def indicator(codes: np.ndarray, n_groups: int) -> sp.csr_matrix:
 
 
 def group_sums(M: np.ndarray, codes: np.ndarray, n_groups: int) -> np.ndarray:
-    """Σ_{i: codes_i = g} M_i for g = 0..n_groups−1 (contiguous codes use np.add.reduceat)."""
+    """Σ_{i: codes_i = g} M_i for g = 0..n_groups−1 (sparse indicator product, any row order)."""
     M2 = M.reshape(M.shape[0], -1)
-    if codes.shape[0] == 0:
-        return np.zeros((n_groups, M2.shape[1]))
-    starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]])
-    if np.unique(codes[starts]).shape[0] == starts.shape[0]:  # each group is one contiguous run
-        out = np.zeros((n_groups, M2.shape[1]))
-        out[codes[starts]] = np.add.reduceat(M2, starts, axis=0)
-    else:
-        out = np.asarray(indicator(codes, n_groups) @ M2)
+    out = np.asarray(indicator(codes, n_groups) @ M2)
     return out.reshape((n_groups,) + M.shape[1:])
+
+
+def score_sums(Z: np.ndarray, resid: np.ndarray, cluster: np.ndarray, n_clusters: int) -> np.ndarray:
+    """s_g = Σ_{i∈g} z_i u_i for every cluster g (G×K), without forming the N×K scores."""
+    n = resid.shape[0]
+    weighted = sp.csr_matrix((resid, (cluster, np.arange(n))), shape=(n_clusters, n))
+    return np.asarray(weighted @ Z)
 
 
 def cr1_factor(n_obs: int, df_k: int, n_clusters: int) -> float:
@@ -52,9 +54,12 @@ def cr1_factor(n_obs: int, df_k: int, n_clusters: int) -> float:
 
 
 def fe_nested_in_clusters(fe: np.ndarray, cluster: np.ndarray) -> bool:
-    """True when every cluster lies within a single fixed-effect level."""
-    pairs = np.unique(np.column_stack([cluster, fe]), axis=0)
-    return np.unique(pairs[:, 0]).shape[0] == pairs.shape[0]
+    """True when every fixed-effect level lies within a single cluster (fixest/pyfixest meaning:
+    e.g. person FE with clusters of firms). Municipality FE with person clusters are *not* nested:
+    a municipality holds many persons, even though each person has one settlement municipality."""
+    n_fe = int(fe.max()) + 1
+    pairs = np.unique(cluster.astype(np.int64) * n_fe + fe)
+    return np.unique(pairs % n_fe).shape[0] == pairs.shape[0]
 
 
 def df_k(n_coef: int, *, intercept: bool, n_fe_levels: int = 0, fe_nested: bool = False) -> int:
@@ -74,11 +79,9 @@ def sandwich(bread: np.ndarray, meat: np.ndarray) -> np.ndarray:
     return (v + v.T) / 2
 
 
-def vcov_cr1(bread: np.ndarray, scores: np.ndarray, cluster: np.ndarray, n_clusters: int,
-             *, n_obs: int, df_k: int) -> np.ndarray:
-    """CR1: c · B (Σ_g s_g s_g') B with s_g the cluster sums of the scores z_i u_i."""
-    s = group_sums(scores, cluster, n_clusters)
-    return cr1_factor(n_obs, df_k, n_clusters) * sandwich(bread, s.T @ s)
+def vcov_cr1(bread: np.ndarray, sums: np.ndarray, *, n_obs: int, df_k: int) -> np.ndarray:
+    """CR1: c · B (Σ_g s_g s_g') B, `sums` the G×K cluster sums s_g of the scores z_i u_i."""
+    return cr1_factor(n_obs, df_k, sums.shape[0]) * sandwich(bread, sums.T @ sums)
 
 
 def vcov_hc1(bread: np.ndarray, scores: np.ndarray, *, n_obs: int, df_k: int) -> np.ndarray:

@@ -15,11 +15,12 @@ from models.design import (
     MUNICIPALITY_FE, Design, build_design, regression_sample,
 )
 from models.fixed_effects import fit_absorbed, normalise_effects
-from models.ols import OLSResult, fit_ols
+from models.ols import OLSResult, fit_ols_subsets
 from models.second_stage import CHARACTERISTICS, characteristic_levels, characteristics_frame, second_stage
 from models.shapley import r2_decomposition
 from models.vcov import group_sums
 from pipeline.config import CATEGORIES, Settings
+from pipeline.disclosure import suppress
 from pipeline.io import private_dir, write_csv, write_parquet, write_text
 from pipeline.runlog import Timer, record
 
@@ -29,10 +30,6 @@ GROUP_LABELS = {"no": ["Asyl", "Overføring", "Familie", "Alle flyktninger"],
                 "en": ["Asylum", "Resettled", "Family", "All refugees"]}
 DECOMPOSITION_BOTID = (None, 3, 6, 9)
 STAGE = "estimate"
-
-
-def _n_persons(design: Design) -> int:
-    return design.n_clusters
 
 
 def _persons_per_column(design: Design) -> np.ndarray:
@@ -45,12 +42,9 @@ def _persons_per_column(design: Design) -> np.ndarray:
 
 def successive_models(design: Design) -> list[OLSResult]:
     """Model m = OLS of the outcome on blocks 1..m (methods.md §6, fig 3.15), CR1 by person."""
-    results = []
-    for m in range(1, len(design.blocks) + 1):
-        cols = design.columns_of([b.name for b in design.blocks[:m]])
-        results.append(fit_ols(design.y, design.X[:, cols], terms=[design.terms[c] for c in cols],
-                               cluster=design.cluster, n_clusters=design.n_clusters, vcov="CR1"))
-    return results
+    subsets = [design.columns_of([b.name for b in design.blocks[:m]]) for m in range(1, len(design.blocks) + 1)]
+    return fit_ols_subsets(design.y, design.X, subsets, terms=design.terms, cluster=design.cluster,
+                           n_clusters=design.n_clusters, vcov="CR1")
 
 
 def coefficient_frame(results: list[OLSResult], design: Design, *, min_persons: int, marker: str) -> pd.DataFrame:
@@ -94,39 +88,44 @@ def regression_table_text(coefs: pd.DataFrame, *, kind: str, language: str) -> s
 
 # --- fig 3.16 -------------------------------------------------------------------------------
 
-def decomposition_samples(sample: pd.DataFrame) -> list[tuple[str, str, str, pd.DataFrame]]:
-    """(sample name, gruppe, botid label, rows) for alle + each category × all botid, 3, 6, 9."""
+def decomposition_samples(sample: pd.DataFrame) -> list[tuple[str, str, str, np.ndarray]]:
+    """(sample name, gruppe, botid label, row mask) for alle + each category × all botid, 3, 6, 9."""
     out = []
+    kategori = sample["kategori"].to_numpy()
+    botids = sample["botid"].to_numpy()
     for gruppe in ("alle", *CATEGORIES):
-        rows = sample if gruppe == "alle" else sample.loc[sample["kategori"] == gruppe]
+        in_group = np.ones(len(sample), dtype=bool) if gruppe == "alle" else kategori == gruppe
         for botid in DECOMPOSITION_BOTID:
-            part = rows if botid is None else rows.loc[rows["botid"] == botid]
+            mask = in_group if botid is None else in_group & (botids == botid)
             name = gruppe if botid is None else f"{gruppe}_botid{botid}"
-            out.append((name, gruppe, "alle" if botid is None else str(botid), part))
+            out.append((name, gruppe, "alle" if botid is None else str(botid), mask))
     return out
 
 
 def r2_decomposition_frame(sample: pd.DataFrame, *, min_persons: int, marker: str,
                            language: str = "no") -> pd.DataFrame:
-    """fig3_16_r2_decomposition.csv: Shapley shares of R² over the ten blocks per sample."""
+    """fig3_16_r2_decomposition.csv: Shapley shares of R² over the ten blocks per sample.
+
+    Samples with fewer than `min_persons` persons are written with the marker.
+    """
     labels = {b.name: (b.label_no if language == "no" else b.label_en) for b in INDIVIDUAL_BLOCKS}
     labels[MUNICIPALITY_BLOCK_NAME] = MUNICIPALITY_BLOCK_LABELS[0 if language == "no" else 1]
+    full = build_design(sample, INDIVIDUAL_BLOCKS, fe_column=MUNICIPALITY_FE)
     rows = []
-    for name, gruppe, botid, part in decomposition_samples(sample):
-        n_persons = int(part[CLUSTER].nunique())
+    for name, gruppe, botid, mask in decomposition_samples(sample):
+        common = {"sample": name, "gruppe": gruppe, "botid": botid}
+        n_persons = int(np.unique(full.cluster[mask]).size)
         if n_persons < max(min_persons, 2):
-            for block in [*labels]:
-                rows.append({"sample": name, "gruppe": gruppe, "botid": botid, "block": block,
-                             "block_label": labels[block], "r2_share": marker, "share_of_r2": marker,
-                             "adj_r2_share": marker, "r2_total": marker, "adj_r2_total": marker,
-                             "n_person_years": len(part), "n_persons": n_persons})
+            for block, label in labels.items():
+                rows.append({**common, "block": block, "block_label": label, "r2_share": marker,
+                             "share_of_r2": marker, "adj_r2_share": marker, "r2_total": marker,
+                             "adj_r2_total": marker, "n_person_years": int(mask.sum()), "n_persons": n_persons})
             continue
-        design = build_design(part, INDIVIDUAL_BLOCKS, fe_column=MUNICIPALITY_FE)
+        design = full.rows(mask)
         dec = r2_decomposition(design.y, design.X, design.column_block, [b.name for b in design.blocks],
                                fe=design.fe, fe_name=MUNICIPALITY_BLOCK_NAME)
         for j, block in enumerate(dec.players):
-            rows.append({"sample": name, "gruppe": gruppe, "botid": botid, "block": block,
-                         "block_label": labels[block], "r2_share": dec.r2_share[j],
+            rows.append({**common, "block": block, "block_label": labels[block], "r2_share": dec.r2_share[j],
                          "share_of_r2": dec.r2_share[j] / dec.r2_total if dec.r2_total > 0 else np.nan,
                          "adj_r2_share": dec.adj_r2_share[j], "r2_total": dec.r2_total,
                          "adj_r2_total": dec.adj_r2_total, "n_person_years": dec.n_obs, "n_persons": n_persons})
@@ -179,12 +178,8 @@ def _normalisation_label(normalisation: str, reference: str) -> str:
 
 
 def suppress_contributions(full: pd.DataFrame, *, min_persons: int, marker: str) -> pd.DataFrame:
-    """Releasable kommunebidrag: estimate and SE → marker where fewer than `min_persons` persons."""
-    out = full.copy()
-    small = out["n_persons"] < min_persons
-    for col in ("estimate", "std_error"):
-        out[col] = out[col].astype(object)
-        out.loc[small, col] = marker
+    """Releasable kommunebidrag: estimate, SE and counts → marker where fewer than `min_persons` persons."""
+    out, _ = suppress(full, stat_columns=["estimate", "std_error"], min_persons=min_persons, marker=marker)
     return out
 
 
@@ -209,9 +204,8 @@ def table3_2(contributions: pd.DataFrame, levels: pd.DataFrame, *, language: str
 
 def table3_3(contributions: pd.DataFrame, characteristics: pd.DataFrame) -> pd.DataFrame:
     """Bivariate second stage (models/second_stage.py), groups in report order."""
-    table = second_stage(contributions[["gruppe", "kommnr_2020", "estimate"]], characteristics,
-                         names=tuple(ch.name for ch in CHARACTERISTICS))
-    return table
+    return second_stage(contributions[["gruppe", "kommnr_2020", "estimate"]], characteristics,
+                        names=tuple(ch.name for ch in CHARACTERISTICS))
 
 
 # --- the stage -------------------------------------------------------------------------------
@@ -250,7 +244,8 @@ def run(settings: Settings) -> list[Path]:
                                                   categories=CATEGORIES, require=(*block_columns, MUNICIPALITY_FE))
         decomposition = r2_decomposition_frame(fe_sample, min_persons=settings.min_persons,
                                                marker=settings.suppression_marker, language=lang)
-    written.append(write_csv(decomposition, tables / "fig3_16_r2_decomposition.csv"))
+    # 12 significant digits so that the written shares still add up to the written total
+    written.append(write_csv(decomposition, tables / "fig3_16_r2_decomposition.csv", float_format="%.12g"))
     record(paths.run_log, STAGE, "fig3_16", seconds=round(timer.seconds, 3), n_samples=decomposition["sample"].nunique(),
            n_person_years=len(fe_sample), rows_dropped_missing=dropped_fe)
 

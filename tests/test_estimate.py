@@ -1,0 +1,156 @@
+"""The estimate stage end to end on a simulated panel written into tmp_path, plus planted-truth recovery."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from models.design import INDIVIDUAL_BLOCKS, MUNICIPALITY_FE, build_design, regression_sample
+from models.fixed_effects import fit_absorbed, normalise_effects
+from models.second_stage import bivariate_ols
+from models.simulate import MUNICIPALITY_SLOPE, PLANTED, simulate_panel
+from pipeline import estimate
+from pipeline.config import load_settings
+from pipeline.schema import MUNICIPALITY_YEAR, PERSON_YEAR
+
+
+def _settings(tmp_path, person_year, municipality_year, **overrides):
+    settings = load_settings(input=tmp_path / "input", work=tmp_path / "work", out=tmp_path / "out", **overrides)
+    settings.paths.panel_dir.mkdir(parents=True, exist_ok=True)
+    person_year.to_parquet(settings.paths.person_year, index=False)
+    municipality_year.to_parquet(settings.paths.municipality_year, index=False)
+    return settings
+
+
+@pytest.fixture(scope="module")
+def simulated():
+    return simulate_panel(6000, n_municipalities=60, seed=11)
+
+
+@pytest.fixture(scope="module")
+def stage_run(simulated, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("estimate")
+    settings = _settings(tmp, *simulated)
+    return settings, estimate.run(settings)
+
+
+def test_simulated_tables_follow_schema(simulated):
+    person_year, municipality_year = simulated
+    assert list(person_year.columns) == list(PERSON_YEAR)
+    assert list(municipality_year.columns) == list(MUNICIPALITY_YEAR)
+
+
+def test_writes_the_contracted_files(stage_run):
+    settings, written = stage_run
+    names = {p.name for p in written}
+    assert names == {
+        "fig3_15_coefficients.csv", "fig3_15_regression_table.md", "fig3_15_regression_table.tex",
+        "fig3_16_r2_decomposition.csv", "kommunebidrag.csv", "kommunebidrag_full.parquet",
+        "table3_2.csv", "table3_2.md", "table3_3.csv", "table3_3.md", "table3_3.tex"}
+    assert all(p.exists() for p in written)
+    released = [p for p in written if p.is_relative_to(settings.paths.out)]
+    assert all(p.suffix != ".parquet" for p in released)
+    for path in released:  # no person ids in releasable outputs
+        assert "lopenr" not in path.read_text() and "\np0," not in path.read_text()
+
+
+def test_fig3_15_baseline_equals_difference_in_means(stage_run, simulated):
+    settings, _ = stage_run
+    coefs = pd.read_csv(settings.paths.tables / "fig3_15_coefficients.csv")
+    assert {"model", "model_name", "term", "estimate", "std_error", "ci_low", "ci_high",
+            "n_person_years", "n_persons", "r2"} <= set(coefs.columns)
+    assert sorted(coefs["model"].unique()) == list(range(1, 10))
+    person_year = simulated[0]
+    sample = person_year.loc[person_year["alder"].between(20, 69)]
+    means = sample.groupby("kategori")["arbeid_utdanning"].mean() * 100
+    baseline = coefs.loc[coefs["model"] == 1].set_index("term")["estimate"].astype(float)
+    assert baseline["kategori[overforing]"] == pytest.approx(means["overforing"] - means["asyl"], abs=1e-4)
+    assert baseline["kategori[familie]"] == pytest.approx(means["familie"] - means["asyl"], abs=1e-4)
+    assert baseline["Intercept"] == pytest.approx(means["asyl"], abs=1e-4)
+    first = coefs.groupby("model").first()
+    assert (first["n_person_years"] == len(sample)).all()
+    assert (first["n_persons"] == sample["lopenr"].nunique()).all()
+    assert np.all(np.diff(first["r2"].to_numpy()) >= -1e-12)  # nested models: R² never falls
+    assert "N person" in (settings.paths.tables / "fig3_15_regression_table.md").read_text().replace("N personer", "N person")
+    assert r"\begin{tabular}" in (settings.paths.tables / "fig3_15_regression_table.tex").read_text()
+
+
+def test_fig3_16_shares_sum_to_total(stage_run):
+    settings, _ = stage_run
+    dec = pd.read_csv(settings.paths.tables / "fig3_16_r2_decomposition.csv")
+    assert {"sample", "block", "r2_share", "r2_total", "adj_r2_total", "n_person_years"} <= set(dec.columns)
+    assert dec["sample"].nunique() == 16
+    assert set(dec["block"]) == {b.name for b in INDIVIDUAL_BLOCKS} | {"bosettingskommune"}
+    numeric = dec.loc[dec["r2_total"].astype(str) != "prikket"].copy()
+    for col in ("r2_share", "r2_total", "adj_r2_total"):
+        numeric[col] = numeric[col].astype(float)
+    sums = numeric.groupby("sample").agg(share=("r2_share", "sum"), total=("r2_total", "first"))
+    np.testing.assert_allclose(sums["share"], sums["total"], atol=1e-10)  # written with 12 significant digits
+    within_category = numeric.loc[(numeric["gruppe"] != "alle") & (numeric["block"] == "kategori")]
+    assert (within_category["r2_share"] == 0).all()
+    within_botid = numeric.loc[(numeric["botid"] != "alle") & (numeric["block"] == "botid")]
+    assert (within_botid["r2_share"] == 0).all()
+
+
+def test_kommunebidrag_release_and_full(stage_run):
+    settings, _ = stage_run
+    released = pd.read_csv(settings.paths.tables / "kommunebidrag.csv", dtype={"kommnr_2020": str})
+    full = pd.read_parquet(settings.paths.estimates_dir / "kommunebidrag_full.parquet")
+    assert list(released.columns) == ["gruppe", "kommnr_2020", "estimate", "std_error", "n_persons",
+                                      "n_person_years", "normalisation"]
+    assert set(released["gruppe"]) == {"asyl", "overforing", "familie", "alle"}
+    assert (released["normalisation"] == "reference:0301").all()
+    counts = full.set_index(["gruppe", "kommnr_2020"])["n_persons"]
+    small = np.asarray(released.set_index(["gruppe", "kommnr_2020"]).index.map(counts) < settings.min_persons)
+    assert small.any() and (~small).any()
+    for column in ("estimate", "std_error", "n_persons", "n_person_years"):
+        assert (released.loc[small, column] == settings.suppression_marker).all()
+    reference = full.loc[full["kommnr_2020"] == "0301"]
+    assert len(reference) == 4 and (reference["estimate"] == 0).all() and (reference["std_error"] == 0).all()
+    merged = released.loc[~small].merge(full, on=["gruppe", "kommnr_2020"], suffixes=("", "_full"))
+    np.testing.assert_allclose(merged["estimate"].astype(float), merged["estimate_full"], rtol=1e-5, atol=1e-9)
+
+
+def test_tables_3_2_and_3_3(stage_run):
+    settings, _ = stage_run
+    t32 = pd.read_csv(settings.paths.tables / "table3_2.csv")
+    full = pd.read_parquet(settings.paths.estimates_dir / "kommunebidrag_full.parquet")
+    asyl = t32.loc[(t32["kind"] == "kommunebidrag") & (t32["variable"] == "asyl")].iloc[0]
+    values = full.loc[full["gruppe"] == "asyl", "estimate"]
+    assert asyl["mean"] == pytest.approx(values.mean(), rel=1e-5)
+    assert asyl["sd"] == pytest.approx(values.std(), rel=1e-5)
+    assert asyl["n_municipalities"] == len(values)
+    t33 = pd.read_csv(settings.paths.tables / "table3_3.csv")
+    assert list(t33.columns) == ["characteristic", "gruppe", "coef", "std_error", "p_value", "stars", "r2", "n"]
+    assert len(t33) == 12 * 4
+    assert (settings.paths.tables / "table3_3.tex").read_text().count("R$^2$ &") == 12
+
+
+def test_mean_normalisation_and_missing_reference(simulated, tmp_path):
+    settings = _settings(tmp_path / "mean", *simulated, normalisation="mean")
+    estimate.run(settings)
+    full = pd.read_parquet(settings.paths.estimates_dir / "kommunebidrag_full.parquet")
+    assert (full["normalisation"] == "mean").all()
+    np.testing.assert_allclose(full.groupby("gruppe")["estimate"].mean(), 0.0, atol=1e-9)
+    bad = _settings(tmp_path / "bad", *simulated, reference_municipality="9999")
+    with pytest.raises(ValueError, match="'9999'.*reference_municipality.*mean"):
+        estimate.run(bad)
+
+
+def test_planted_parameters_are_recovered():
+    """Correctly specified LPM: FE model recovers planted coefficients; the second stage the slope."""
+    person_year, municipality_year = simulate_panel(40_000, n_municipalities=40, seed=5)
+    sample, _ = regression_sample(person_year, min_age=0, max_age=200, max_botid=9)
+    d = build_design(sample, INDIVIDUAL_BLOCKS, fe_column=MUNICIPALITY_FE)
+    res = fit_absorbed(d.y, d.X, d.fe, terms=d.terms, fe_levels=d.fe_levels, cluster=d.cluster)
+    coef = dict(zip(res.ols.terms, res.ols.coef))
+    se = dict(zip(res.ols.terms, res.ols.std_errors))
+    for term in ("kjonn[2]", "kategori[overforing]", "barn_innvandring[3]", "utdanning_innvandring[5]"):
+        assert abs(coef[term] - PLANTED[term]) < 4 * se[term], term
+    effects = normalise_effects(res, normalisation="mean")
+    chars = municipality_year.loc[municipality_year["aar"] == 2010, ["kommnr_2020", "andel_arbeid_utdanning_30_59"]]
+    merged = effects.merge(chars, left_on="level", right_on="kommnr_2020")
+    second = bivariate_ols(100 * merged["estimate"], 100 * merged["andel_arbeid_utdanning_30_59"])
+    planted_slope = 100 * MUNICIPALITY_SLOPE / 3.0  # pp per percentage point (share = 0.85 + 0.03 z)
+    assert abs(second["coef"] - planted_slope) < 4 * second["std_error"]
+    assert second["n"] == 40
