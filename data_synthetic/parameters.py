@@ -14,9 +14,9 @@ CATEGORY_NAMES = ("overforing", "asyl", "familie")
 # --- refugee arrivals per year (persons, scale 1) -------------------------------------------------
 ARRIVALS: dict[str, tuple[int, ...]] = {
     #              2010  2011  2012  2013  2014  2015  2016  2017  2018  2019  2020
-    "overforing": (1100, 1300, 1100, 900, 1300, 2400, 3300, 2800, 2400, 3000, 1800),
-    "asyl":       (3500, 3000, 3500, 3500, 4000, 5000, 9500, 5500, 1800, 1200, 800),
-    "familie":    (2500, 2700, 2800, 2800, 3000, 3200, 4200, 6000, 3600, 2200, 1300),
+    "overforing": (1260, 1490, 1260, 1040, 1490, 2760, 3790, 3220, 2760, 3450, 2070),
+    "asyl":       (4020, 3450, 4020, 4020, 4600, 5750, 10920, 6320, 2070, 1380, 920),
+    "familie":    (2880, 3100, 3220, 3220, 3450, 3680, 4830, 6900, 4140, 2530, 1490),
 }
 OTHER_FLIGHT_PER_YEAR = 300          # 713 / 71: refugee background, not a study category
 NONREFUGEE_ARRIVALS = (52_000, 58_000, 57_000, 53_000, 50_000, 45_000, 38_000, 34_000, 32_000, 35_000, 28_000)
@@ -56,18 +56,19 @@ NONREFUGEE_COUNTRIES = (("131", 0.22), ("136", 0.09), ("106", 0.10), ("101", 0.0
 # share female among adult singles/heads, partner share of adults, P(children | adult), mean extra children
 HOUSEHOLDS: dict[str, dict[int, dict[str, float]]] = {
     "overforing": {
-        2010: dict(female_single=0.58, partner=0.50, children=0.70, extra_children=1.2),
-        2014: dict(female_single=0.55, partner=0.52, children=0.72, extra_children=1.4),
+        2010: dict(female_single=0.70, partner=0.50, children=0.70, extra_children=1.2),
+        2014: dict(female_single=0.66, partner=0.52, children=0.72, extra_children=1.4),
         2016: dict(female_single=0.50, partner=0.66, children=0.80, extra_children=1.9),
         2020: dict(female_single=0.50, partner=0.66, children=0.82, extra_children=2.1),
     },
     "asyl": {
-        2010: dict(female_single=0.24, partner=0.18, children=0.16, extra_children=0.8),
-        2013: dict(female_single=0.22, partner=0.20, children=0.18, extra_children=0.8),
-        2014: dict(female_single=0.12, partner=0.22, children=0.20, extra_children=0.9),
-        2015: dict(female_single=0.10, partner=0.45, children=0.35, extra_children=1.0),
-        2017: dict(female_single=0.12, partner=0.50, children=0.45, extra_children=0.9),
-        2020: dict(female_single=0.25, partner=0.50, children=0.55, extra_children=0.8),
+        2010: dict(female_single=0.18, partner=0.16, children=0.16, extra_children=0.8),
+        2013: dict(female_single=0.16, partner=0.18, children=0.18, extra_children=0.8),
+        2014: dict(female_single=0.06, partner=0.18, children=0.20, extra_children=0.9),
+        2015: dict(female_single=0.05, partner=0.26, children=0.30, extra_children=1.0),
+        2016: dict(female_single=0.06, partner=0.30, children=0.34, extra_children=1.0),
+        2017: dict(female_single=0.10, partner=0.38, children=0.42, extra_children=0.9),
+        2019: dict(female_single=0.18, partner=0.48, children=0.52, extra_children=0.8),
     },
 }
 UNACCOMPANIED_MINORS = {2010: 0.08, 2014: 0.08, 2015: 0.14, 2016: 0.12, 2017: 0.05, 2020: 0.04}  # share of asyl persons
@@ -95,23 +96,23 @@ EDUCATION_LEVELS = {
 # p = b0 + b_kategori + b_botid + b_country + b_innvandringsaar + b_age*a + b_age2*a^2 + b_sex + b_children
 #     + b_partner + b_education + alpha[settlement municipality] + v_person, clipped to [P_MIN, P_MAX]
 PLANTED = {
-    "b0": 0.06,
-    "b_kategori": {"asyl": 0.0, "overforing": -0.04, "familie": 0.03},
-    "b_botid": {0: 0.0, 1: 0.13, 2: 0.26, 3: 0.36, 4: 0.43, 5: 0.47, 6: 0.49, 7: 0.50, 8: 0.51, 9: 0.515, 10: 0.52},
+    "b0": 0.125,
+    "b_kategori": {"asyl": 0.0, "overforing": -0.02, "familie": 0.06},
+    "b_botid": {0: 0.0, 1: 0.08, 2: 0.21, 3: 0.31, 4: 0.38, 5: 0.42, 6: 0.44, 7: 0.45, 8: 0.46, 9: 0.465, 10: 0.47},
     "b_country": {"annet": 0.0, "syria": -0.04, "iran": 0.03, "irak": -0.06, "afghanistan": 0.02,
                   "sudan": -0.02, "somalia": -0.10, "etiopia": 0.03, "eritrea": 0.02},
     "b_innvandringsaar": {2010: 0.0, 2011: -0.02, 2012: -0.02, 2013: -0.01, 2014: 0.0, 2015: 0.02,
                           2016: 0.02, 2017: 0.0, 2018: -0.01, 2019: -0.01, 2020: 0.0},
-    "b_age": 0.012,
-    "b_age2": -0.00030,
-    "b_sex": {1: 0.0, 2: -0.17},
-    "b_children": {0: 0.0, 1: -0.03, 2: -0.06, 3: -0.12},
-    "b_partner": {0: 0.0, 1: -0.05},
+    "b_age": 0.010,
+    "b_age2": -0.00026,
+    "b_sex": {1: 0.0, 2: -0.14},
+    "b_children": {0: 0.0, 1: -0.03, 2: -0.06, 3: -0.10},
+    "b_partner": {0: 0.0, 1: -0.04},
     "b_education": {0: 0.0, 1: 0.05, 2: 0.12, 3: 0.14, 4: 0.15, 5: 0.13, 99: 0.12},
     "g_lnpop": -0.006,
     "g_cent": -0.015,
     "sd_u": 0.05,
-    "sd_person": 0.05,
+    "sd_person": 0.03,
 }
 P_MIN, P_MAX = 0.02, 0.98
 
