@@ -62,3 +62,16 @@ def to_numeric(frame: pd.DataFrame, columns: Sequence[str], *, marker: str) -> p
 def is_suppressed(series: pd.Series, *, marker: str) -> pd.Series:
     """Boolean mask of the cells that carry the marker."""
     return series.astype(object).eq(marker)
+
+
+def suppress_small_counts(frame: pd.DataFrame, columns: Sequence[str], min_persons: int, marker: str) -> pd.DataFrame:
+    """Tables of counts (the sample flow): each count from 1 to min_persons-1 becomes the marker.
+
+    Zero and counts of at least min_persons stay; each count is its own cell.
+    """
+    out = frame.copy()
+    for column in columns:
+        values = out[column].astype(object)
+        small = (frame[column] > 0) & (frame[column] < min_persons)
+        out[column] = values.where(~small, marker)
+    return out

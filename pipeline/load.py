@@ -147,11 +147,16 @@ INTEGER_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT",
                  "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT")
 
 
-def cast_expression(column: str, target: str, source_type: str) -> str:
+def missing_text(column: str, *, trim: bool) -> str:
+    """A raw text value with empty (and, in CSV files, blank) text as missing."""
+    return f"nullif(trim({quote(column)}), '')" if trim else f"nullif({quote(column)}, '')"
+
+
+def cast_expression(column: str, target: str, source_type: str, *, trim: bool = True) -> str:
     """try_cast of a raw column to its contract type; empty text is missing."""
     col = quote(column)
     is_text = source_type.startswith("VARCHAR")
-    value = f"nullif(trim({col}), '')" if is_text else col
+    value = missing_text(column, trim=trim) if is_text else col
     if target == STRING:
         if column in CODE_WIDTHS and source_type in INTEGER_TYPES:
             return f"lpad(cast({col} as varchar), {CODE_WIDTHS[column]}, '0')"
@@ -181,12 +186,14 @@ def stage_table(con: duckdb.DuckDBPyConnection, table: Table, path: Path, source
     if n_rows == 0:
         raise ContractError("empty_table", file=path, column=None, count=0,
                             detail="hold no data rows (header only or empty)")
-    casts = {c: cast_expression(c, t, source_types[c]) for c, t in table.columns.items()}
+    trim = not path.suffix == ".parquet"  # text from CSV may carry blanks around values
+    casts = {c: cast_expression(c, t, source_types[c], trim=trim) for c, t in table.columns.items()}
     key_cols = ", ".join(quote(k) for k in (table.key or tuple(table.columns)[:1]))
     # every check of the table in one scan: (kind, column, condition on a raw row)
     checks = []
     for column, expr in casts.items():
-        raw = f"nullif(trim(cast({quote(column)} as varchar)), '')"
+        is_text = source_types[column].startswith("VARCHAR")
+        raw = missing_text(column, trim=trim) if is_text else quote(column)
         if source_types[column] != table.columns[column]:
             checks.append(("wrong_type", column, f"{raw} is not null and ({expr}) is null"))
         if column not in table.nullable:
@@ -224,6 +231,10 @@ def check_integrity(con: duckdb.DuckDBPyConnection, settings: Settings, files: d
         table = TABLES[name]
         if table.key:
             keys = ", ".join(table.key)
+            # cheap screen on 64-bit key hashes; only a possible duplicate runs the exact query
+            possible = con.execute(f"select count(*) - count(distinct hash({keys})) from stg_{name}").fetchall()[0][0]
+            if not possible:
+                continue
             _refuse_if_any(
                 con, f"select {keys}, count(*) as n from stg_{name} group by {keys} having count(*) > 1 "
                      f"order by {keys}",

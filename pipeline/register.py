@@ -86,15 +86,8 @@ def build_panel(settings: Settings, meter: StageMeter | None = None) -> dict:
 
 def releasable_flow(flow: pd.DataFrame, settings: Settings) -> pd.DataFrame:
     """The sample flow for the output directory: counts of 1 to min_persons-1 are suppressed."""
+    from pipeline.disclosure import suppress_small_counts
+
     count_columns = [c for c in flow.columns if c.startswith(("persons", "person_years"))]
     return suppress_small_counts(flow, count_columns, settings.min_persons, settings.suppression_marker)
 
-
-def suppress_small_counts(frame: pd.DataFrame, columns: list[str], min_persons: int, marker: str) -> pd.DataFrame:
-    """Replace each count from 1 to min_persons-1 by the marker (zero and large counts stay)."""
-    out = frame.copy()
-    for column in columns:
-        values = out[column].astype(object)
-        small = (frame[column] > 0) & (frame[column] < min_persons)
-        out[column] = values.where(~small, marker)
-    return out
