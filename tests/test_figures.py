@@ -134,6 +134,83 @@ def test_r2_contributions_accepts_both_conventions():
     np.testing.assert_allclose(widths, [3.0, 17.0])
 
 
+def r2_table() -> pd.DataFrame:
+    """A fig3_16-like table: 4 groups x (all botid, 3, 6, 9) x 3 blocks; planted contributions."""
+    rows = []
+    for g, group in enumerate(("overforing", "asyl", "familie", "alle")):
+        for botid in ("alle", "3", "6", "9"):
+            sample = group if botid == "alle" else f"{group}_botid{botid}"
+            shares = {"kategori": 0.01 * (g + 1), "botid": 0.0 if botid != "alle" else 0.08,
+                      "kommune": 0.05 + (0.0 if botid == "alle" else int(botid) / 100)}
+            for block, share in shares.items():
+                rows.append({"sample": sample, "block": block, "r2_share": share,
+                             "r2_total": sum(shares.values()), "n_person_years": 100})
+    return pd.DataFrame(rows)
+
+
+def bars_by_label(ax) -> dict[str, list[float]]:
+    return {c.get_label(): [bar.get_width() for bar in c] for c in ax.containers}
+
+
+def test_fig3_16_one_panel_per_group_with_four_botid_samples(tmp_path):
+    table = r2_table()
+    table["r2_share"] = table["r2_share"].astype(object)
+    familie6 = (table["sample"] == "familie_botid6") & (table["block"] == "kategori")
+    table.loc[familie6, "r2_share"] = MARKER  # suppressed cell, read back as NaN
+    write_csv(table, tmp_path / "fig3_16.csv")
+    frame = render.read_releasable(tmp_path / "fig3_16.csv", render.FIGURES["fig3_16"][2], marker=MARKER)
+    assert frame["r2_share"].isna().sum() == 1
+    fig = regression.fig3_16(frame)
+    axes = [ax for ax in fig.axes if ax.get_visible()]
+    assert [ax.get_title(loc="left") for ax in axes] == ["Alle", "Asylsøkere", "Overføringsflyktninger",
+                                                         "Familiegjenforente"]
+    alle = bars_by_label(axes[0])
+    assert list(alle) == ["Alle botidsår", "Botid 3", "Botid 6", "Botid 9"]
+    np.testing.assert_allclose(alle["Alle botidsår"], [4.0, 8.0, 5.0])  # percent of variance, block order
+    np.testing.assert_allclose(alle["Botid 9"], [4.0, 0.0, 14.0])
+    familie = bars_by_label(axes[3])
+    np.testing.assert_allclose(familie["Botid 6"], [0.0, 11.0])  # kategori bar suppressed: not drawn
+    np.testing.assert_allclose(familie["Botid 3"], [3.0, 0.0, 8.0])
+    # first block on top; within a block the four samples top to bottom in legend order
+    ys = {label: [bar.get_y() + bar.get_height() / 2 for bar in c] for label, c in
+          ((c.get_label(), c) for c in axes[1].containers)}
+    assert ys["Alle botidsår"][0] > ys["Alle botidsår"][1] > ys["Alle botidsår"][2]
+    assert ys["Alle botidsår"][0] > ys["Botid 3"][0] > ys["Botid 6"][0] > ys["Botid 9"][0] > ys["Alle botidsår"][1]
+    ticks = sorted(zip(axes[0].get_yticks(), (t.get_text() for t in axes[0].get_yticklabels())), reverse=True)
+    assert [text for _, text in ticks] == ["Kategori", "Botid", "Bosettingskommune"]
+    legend = fig.legends[0]
+    assert [t.get_text() for t in legend.get_texts()] == ["Alle botidsår", "Botid 3", "Botid 6", "Botid 9"]
+    colours = {tuple(p.get_facecolor()) for p in legend.get_patches()}
+    assert len(colours) == 4
+
+
+def subtitle_texts(ax) -> list[str]:
+    return [child.get_text() for box in ax.artists for child in box.get_child().get_children()]
+
+
+def test_fig3_16_subtitle_gives_total_r2_and_language_switches():
+    table = r2_table()
+    no = regression.fig3_16(table)
+    # alle: all botid 0.04 + 0.08 + 0.05 = 17 %; botid b: 0.04 + 0 + 0.05 + b/100 = 12, 15, 18 %
+    expected = ["Total R²:", "■", "17,0 %", "■", "12,0 %", "■", "15,0 %", "■", "18,0 %"]
+    assert subtitle_texts(no.axes[0]) == expected
+    en = regression.fig3_16(table, language="en")
+    assert [ax.get_title(loc="left") for ax in en.axes] == ["All", "Asylum refugees", "Resettled refugees",
+                                                           "Family reunification"]
+    assert "17.0 %" in subtitle_texts(en.axes[0])
+    assert en.get_supxlabel() == "Share of explained variance (R²), percent"
+    assert [t.get_text() for t in en.legends[0].get_texts()][1] == "Years since imm. 3"
+    assert "Settlement municipality" in [t.get_text() for t in en.axes[0].get_yticklabels()]
+
+
+def test_r2_samples_reads_columns_or_parses_names():
+    named = pd.DataFrame({"sample": ["alle", "asyl_botid3", "familie_botid_9"]})
+    parsed = regression.r2_samples(named)
+    assert list(parsed["gruppe"]) == ["alle", "asyl", "familie"] and list(parsed["botid"]) == ["alle", "3", "9"]
+    given = named.assign(gruppe=["x", "y", "z"], botid=["alle", "1", "2"])
+    assert list(regression.r2_samples(given)["gruppe"]) == ["x", "y", "z"]
+
+
 def test_bi_figure_draws_deviations_per_group():
     rows = [{"kategori": c, "bi_gruppe": g, "characteristic": "befolkning", "deviation": 100.0 * g - 300}
             for c in ("overforing", "asyl", "familie") for g in range(1, 6)]
