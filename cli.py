@@ -1,14 +1,19 @@
 """Command line: one command per stage, plus `all`. Each command only builds settings and calls pipeline/."""
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Optional
 
 import typer
 
-from pipeline.config import Settings, load_settings
-from pipeline.errors import EXIT_CODES, ContractError
+# One BLAS thread: the models are memory-bound at this size and steadier on a shared 2-core server.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+from pipeline.config import Settings, load_settings  # noqa: E402
+from pipeline.errors import EXIT_CODES, ContractError  # noqa: E402
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Register pipeline for refugees' work and education (Brekke et al. 2024, ch. 3).")

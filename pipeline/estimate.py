@@ -22,7 +22,7 @@ from models.vcov import group_sums
 from pipeline.config import CATEGORIES, Settings
 from pipeline.disclosure import suppress
 from pipeline.io import private_dir, write_csv, write_parquet, write_text
-from pipeline.runlog import Timer, record
+from pipeline.runlog import StageMeter, Timer, record
 
 PP = 100.0  # outcome 0/1 → percentage points
 GROUPS = ("asyl", "overforing", "familie", "alle")
@@ -210,8 +210,12 @@ def table3_3(contributions: pd.DataFrame, characteristics: pd.DataFrame) -> pd.D
 
 # --- the stage -------------------------------------------------------------------------------
 
-def run(settings: Settings) -> list[Path]:
-    """Read the work panel and municipality table, estimate everything, write tables; return paths."""
+def run(settings: Settings, meter: StageMeter | None = None) -> list[Path]:
+    """Read the work panel and municipality table, estimate everything, write tables; return paths.
+
+    `meter` times each model family (the bench command passes one).
+    """
+    meter = meter or StageMeter()
     paths = settings.paths
     tables = paths.tables
     lang = settings.language
@@ -222,7 +226,7 @@ def run(settings: Settings) -> list[Path]:
     block_columns = [b.column for b in INDIVIDUAL_BLOCKS]
 
     # fig 3.15
-    with Timer() as timer:
+    with meter.stage("fig3_15_models"):
         sample, dropped = regression_sample(person_year, min_age=settings.min_age, max_age=settings.max_age,
                                             categories=CATEGORIES, require=tuple(block_columns))
         design = build_design(sample, INDIVIDUAL_BLOCKS)
@@ -233,24 +237,24 @@ def run(settings: Settings) -> list[Path]:
                               tables / "fig3_15_regression_table.md"))
     written.append(write_text(regression_table_text(coefs, kind="tex", language=lang),
                               tables / "fig3_15_regression_table.tex"))
-    record(paths.run_log, STAGE, "fig3_15", seconds=round(timer.seconds, 3), n_person_years=design.n_obs,
+    record(paths.run_log, STAGE, "fig3_15", seconds=round(meter.stages[-1]["seconds"], 3), n_person_years=design.n_obs,
            n_persons=design.n_clusters, rows_dropped_missing=dropped,
            suppressed_cells=int((coefs["estimate"] == settings.suppression_marker).sum()),
            dropped_collinear=sorted({t for r in results for t in r.dropped}))
 
     # fig 3.16
-    with Timer() as timer:
+    with meter.stage("fig3_16_decomposition"):
         fe_sample, dropped_fe = regression_sample(person_year, min_age=settings.min_age, max_age=settings.max_age,
                                                   categories=CATEGORIES, require=(*block_columns, MUNICIPALITY_FE))
         decomposition = r2_decomposition_frame(fe_sample, min_persons=settings.min_persons,
                                                marker=settings.suppression_marker, language=lang)
     # 12 significant digits so that the written shares still add up to the written total
     written.append(write_csv(decomposition, tables / "fig3_16_r2_decomposition.csv", float_format="%.12g"))
-    record(paths.run_log, STAGE, "fig3_16", seconds=round(timer.seconds, 3), n_samples=decomposition["sample"].nunique(),
+    record(paths.run_log, STAGE, "fig3_16", seconds=round(meter.stages[-1]["seconds"], 3), n_samples=decomposition["sample"].nunique(),
            n_person_years=len(fe_sample), rows_dropped_missing=dropped_fe)
 
     # municipality contributions (botid 0..max_botid_contributions)
-    with Timer() as timer:
+    with meter.stage("municipality_contributions"):
         contrib_rows = fe_sample.loc[fe_sample["botid"] <= settings.max_botid_contributions]
         full, summary = municipality_contributions(
             contrib_rows, normalisation=settings.normalisation, reference=settings.reference_municipality,
@@ -260,13 +264,13 @@ def run(settings: Settings) -> list[Path]:
     written.append(write_parquet(full, paths.estimates_dir / "kommunebidrag_full.parquet", private=True))
     released = suppress_contributions(full, min_persons=settings.min_persons, marker=settings.suppression_marker)
     written.append(write_csv(released, tables / "kommunebidrag.csv"))
-    record(paths.run_log, STAGE, "kommunebidrag", seconds=round(timer.seconds, 3),
+    record(paths.run_log, STAGE, "kommunebidrag", seconds=round(meter.stages[-1]["seconds"], 3),
            normalisation=_normalisation_label(settings.normalisation, settings.reference_municipality),
            suppressed_municipalities=int((full["n_persons"] < settings.min_persons).sum()),
            models=summary.to_dict(orient="records"))
 
     # tables 3.2 and 3.3
-    with Timer() as timer:
+    with meter.stage("second_stage"):
         chars = characteristics_frame(municipality_year, year=settings.characteristics_year)
         levels = characteristic_levels(municipality_year, year=settings.characteristics_year)
         t32 = table3_2(full, levels, language=lang)
@@ -283,6 +287,6 @@ def run(settings: Settings) -> list[Path]:
         written.append(write_text(fmt.characteristic_table(t33, groups=list(GROUPS), group_labels=GROUP_LABELS[lang],
                                                            labels=labels, kind=kind, caption=caption33),
                                   tables / f"table3_3.{kind}"))
-    record(paths.run_log, STAGE, "tables3_2_3_3", seconds=round(timer.seconds, 3),
+    record(paths.run_log, STAGE, "tables3_2_3_3", seconds=round(meter.stages[-1]["seconds"], 3),
            n_municipalities_characteristics=len(chars), year=settings.characteristics_year)
     return written

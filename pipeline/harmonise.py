@@ -1,17 +1,33 @@
 """Stage 2, harmonise: residence codes to the 2020 municipality structure (methods.md §4)."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import duckdb
 
 from pipeline.config import Settings
 from pipeline.db import run_sql
+from pipeline.load import refuse_if_any
 
 
-def run(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict[str, int]:
-    """Build `harmonised_bosted`; return row counts in and out of the study years."""
+def run(con: duckdb.DuckDBPyConnection, settings: Settings, bosted_file: Path) -> dict[str, int]:
+    """Build `harmonised_bosted`; refuse codes the crosswalk lacks for their year; return row counts."""
     run_sql(con, "20_harmonised_bosted.sql")
+    unmatched = "select * from harmonised_bosted where kommnr_2020 is null"
+    refuse_if_any(
+        con, f"select lopenr, aar, kommnr from ({unmatched}) as b "
+             f"anti join stg_kommuneendringer using (kommnr) order by lopenr, aar",
+        kind="unknown_kommnr", file=bosted_file, column="kommnr",
+        detail="have a municipality code that kommuneendringer does not know in any year")
+    refuse_if_any(
+        con, f"select b.lopenr, b.aar, b.kommnr, string_agg(distinct k.aar::varchar, '/' order by k.aar::varchar) "
+             f"from ({unmatched}) as b join stg_kommuneendringer as k using (kommnr) "
+             f"group by b.lopenr, b.aar, b.kommnr order by b.lopenr, b.aar",
+        kind="kommnr_other_year", file=bosted_file, column="kommnr",
+        detail="have a municipality code that is valid only in other years (shown with the years "
+               "kommuneendringer lists it for)")
     rows_in = con.execute("select count(*) from stg_bosted").fetchall()[0][0]
-    rows_out = con.execute("select count(*) from harmonised_bosted").fetchall()[0][0]
-    codes = con.execute("select count(distinct kommnr), count(distinct kommnr_2020) from harmonised_bosted").fetchall()[0]
+    rows_out, codes, municipalities = con.execute(
+        "select count(*), count(distinct kommnr), count(distinct kommnr_2020) from harmonised_bosted").fetchall()[0]
     return {"bosted_rows": rows_in, "rows_in_study_years": rows_out,
-            "codes_used": codes[0], "municipalities_2020": codes[1]}
+            "codes_used": codes, "municipalities_2020": municipalities}

@@ -198,8 +198,10 @@ def stage_table(con: duckdb.DuckDBPyConnection, table: Table, path: Path, source
             checks.append(("wrong_type", column, f"{raw} is not null and ({expr}) is null"))
         if column not in table.nullable:
             checks.append(("missing_value", column, f"{raw} is null"))
-    counts = con.execute("select " + ", ".join(f"count(*) filter (where {cond})" for *_, cond in checks)
-                         + f" from raw_{table.name}").fetchall()[0] if checks else ()
+    aggregates = [f"count(*) filter (where {cond})" for *_, cond in checks]
+    if table.key:  # a screen on 64-bit key hashes; a possible duplicate runs the exact query
+        aggregates.append(f"count(*) - count(distinct hash({', '.join(quote(k) for k in table.key)}))")
+    counts = con.execute(f"select {', '.join(aggregates)} from raw_{table.name}").fetchall()[0] if aggregates else ()
     for (kind, column, condition), count in zip(checks, counts):
         if count:
             examples = con.execute(f"select {key_cols}, {quote(column)} from raw_{table.name} "
@@ -209,15 +211,28 @@ def stage_table(con: duckdb.DuckDBPyConnection, table: Table, path: Path, source
             raise ContractError(kind, file=path, column=column, count=count,
                                 examples=[_row(e) for e in examples], detail=detail)
     select = ", ".join(f"{expr} as {quote(c)}" for c, expr in casts.items())
-    con.execute(f"create or replace table stg_{table.name} as select {select} from raw_{table.name}")
+    # Parquet is read again where it is used (fast, columnar); text formats are parsed once into a table
+    kind = "temp view" if path.suffix == ".parquet" else "table"
+    con.execute(f"create or replace {kind} stg_{table.name} as select {select} from raw_{table.name}")
+    if table.key and counts[-1]:
+        refuse_duplicates(con, table, path)
     return n_rows
+
+
+def refuse_duplicates(con: duckdb.DuckDBPyConnection, table: Table, path: Path) -> None:
+    keys = ", ".join(table.key)
+    refuse_if_any(
+        con, f"select {keys}, count(*) as n from stg_{table.name} group by {keys} having count(*) > 1 "
+             f"order by {keys}",
+        kind="duplicate_key", file=path, column=keys,
+        detail=f"share a key ({keys}) that must be unique; shown as (key, copies)")
 
 
 def _row(values: tuple) -> str:
     return "(" + ", ".join("" if v is None else str(v) for v in values) + ")"
 
 
-def _refuse_if_any(con, sql: str, *, kind: str, file: Path, column: str, detail: str) -> None:
+def refuse_if_any(con, sql: str, *, kind: str, file: Path, column: str, detail: str) -> None:
     """Run a query returning offending rows (first column: a printable key); refuse if it returns any."""
     count = con.execute(f"select count(*) from ({sql})").fetchall()[0][0]
     if count:
@@ -227,72 +242,44 @@ def _refuse_if_any(con, sql: str, *, kind: str, file: Path, column: str, detail:
 
 def check_integrity(con: duckdb.DuckDBPyConnection, settings: Settings, files: dict[str, Path]) -> None:
     """The contract's refusal list beyond types: keys, code lists, dates, references, municipality codes."""
-    for name, path in files.items():
-        table = TABLES[name]
-        if table.key:
-            keys = ", ".join(table.key)
-            # cheap screen on 64-bit key hashes; only a possible duplicate runs the exact query
-            possible = con.execute(f"select count(*) - count(distinct hash({keys})) from stg_{name}").fetchall()[0][0]
-            if not possible:
-                continue
-            _refuse_if_any(
-                con, f"select {keys}, count(*) as n from stg_{name} group by {keys} having count(*) > 1 "
-                     f"order by {keys}",
-                kind="duplicate_key", file=path, column=keys,
-                detail=f"share a key ({keys}) that must be unique; shown as (key, copies)")
     for (name, column), allowed in CODE_LISTS.items():
         listed = ", ".join(sql_string(a) for a in allowed)
-        _refuse_if_any(
+        refuse_if_any(
             con, f"select lopenr, cast({column} as varchar) from stg_{name} "
                  f"where cast({column} as varchar) not in ({listed}) order by lopenr",
             kind="code_outside_list", file=files[name], column=column,
             detail=f"hold codes outside the code list ({', '.join(allowed)})")
     today = dt.date.today()
-    _refuse_if_any(
+    refuse_if_any(
         con, "select lopenr, innvandringsdato, foedselsaar from stg_personer "
              "where year(innvandringsdato) < foedselsaar order by lopenr",
         kind="impossible_date", file=files["personer"], column="innvandringsdato",
         detail="immigrated before their birth year; shown as (lopenr, innvandringsdato, foedselsaar)")
-    _refuse_if_any(
+    refuse_if_any(
         con, f"select lopenr, innvandringsdato from stg_personer where innvandringsdato > date '{today}' "
              f"order by lopenr",
         kind="impossible_date", file=files["personer"], column="innvandringsdato",
         detail=f"have an immigration date in the future (after {today})")
-    _refuse_if_any(
+    refuse_if_any(
         con, f"select lopenr, foedselsaar from stg_personer where foedselsaar < {FIRST_PLAUSIBLE_YEAR} "
              f"or foedselsaar > {today.year} order by lopenr",
         kind="impossible_date", file=files["personer"], column="foedselsaar",
         detail=f"have a birth year outside {FIRST_PLAUSIBLE_YEAR}-{today.year}")
     for name, path in files.items():
         if "aar" in TABLES[name].columns:
-            _refuse_if_any(
+            refuse_if_any(
                 con, f"select aar, count(*) from stg_{name} where aar < {FIRST_PLAUSIBLE_YEAR} "
                      f"or aar > {today.year} group by aar order by aar",
                 kind="year_outside_study", file=path, column="aar",
                 detail=f"have a year that no register can hold (outside {FIRST_PLAUSIBLE_YEAR}-{today.year}); "
                        f"shown as (aar, rows)")
         if TABLES[name].yearly:
-            _refuse_if_any(
+            refuse_if_any(
                 con, f"select t.lopenr, t.aar from stg_{name} t anti join stg_personer p using (lopenr) "
                      f"order by t.lopenr, t.aar",
                 kind="unknown_person", file=path, column="lopenr",
                 detail="belong to a lopenr that is not in personer")
-    study = f"aar between {settings.first_year} and {settings.last_year}"
-    _refuse_if_any(
-        con, f"select b.lopenr, b.aar, b.kommnr from stg_bosted b "
-             f"where {study} and not exists (select 1 from stg_kommuneendringer k where k.kommnr = b.kommnr) "
-             f"order by b.lopenr, b.aar",
-        kind="unknown_kommnr", file=files["bosted"], column="kommnr",
-        detail="have a municipality code that kommuneendringer does not know in any year")
-    _refuse_if_any(
-        con, f"select b.lopenr, b.aar, b.kommnr, (select string_agg(distinct k.aar::varchar, '/' order by k.aar::varchar) "
-             f"from stg_kommuneendringer k where k.kommnr = b.kommnr) as valid_years from stg_bosted b "
-             f"where {study} and not exists (select 1 from stg_kommuneendringer k "
-             f"where k.kommnr = b.kommnr and k.aar = b.aar) order by b.lopenr, b.aar",
-        kind="kommnr_other_year", file=files["bosted"], column="kommnr",
-        detail="have a municipality code that is valid only in other years (shown with the years "
-               "kommuneendringer lists it for)")
-    _refuse_if_any(
+    refuse_if_any(
         con, "select k.aar, k.kommnr, k.kommnr_2020 from stg_kommuneendringer k "
              "anti join stg_kommuner_2020 m using (kommnr_2020) order by k.aar, k.kommnr",
         kind="unknown_kommnr", file=files["kommuneendringer"], column="kommnr_2020",
@@ -314,7 +301,10 @@ def load_grunnbelop(con: duckdb.DuckDBPyConnection, settings: Settings, files: d
 
 
 def run(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict[str, dict]:
-    """Load and validate every table; return per-table file path and row count (for the manifest)."""
+    """Load and validate every table; return per-table file path and row count (for the manifest).
+
+    Municipality codes are checked against the crosswalk in the harmonise stage, in the same join.
+    """
     files: dict[str, Path] = {}
     rows: dict[str, dict] = {}
     for table in TABLES.values():

@@ -50,6 +50,7 @@ def validate(settings: Settings) -> dict[str, dict]:
     scratch = settings.paths.work / ".validate.duckdb"
     with scratch_database(scratch, settings) as con:
         tables = load.run(con, settings)
+        harmonise.run(con, settings, Path(tables["bosted"]["file"]))
     for leftover in (scratch, scratch.with_name(scratch.name + ".wal")):
         leftover.unlink(missing_ok=True)
     return tables
@@ -67,7 +68,7 @@ def build_panel(settings: Settings, meter: StageMeter | None = None) -> dict:
             tables = load.run(con, settings)
             create_reference_tables(con, settings)
         with meter.stage("harmonise"):
-            harmonised = harmonise.run(con, settings)
+            harmonised = harmonise.run(con, settings, Path(tables["bosted"]["file"]))
         with meter.stage("panel"):
             flow = panel.run(con, settings)
         with meter.stage("municipalities"):

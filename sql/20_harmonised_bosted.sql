@@ -1,6 +1,6 @@
 -- Residence on 1 January of each study year, in the 2020 municipality structure (methods.md §4).
--- Every (aar, kommnr) was checked against kommuneendringer in the load stage.
-create or replace table harmonised_bosted as
+-- A code without a crosswalk row for its year keeps kommnr_2020 null; the harmonise stage refuses it.
+create or replace temp table harmonised_bosted as
 with bosted as (
     select lopenr, aar, kommnr
     from stg_bosted
@@ -14,8 +14,7 @@ final as (
         bosted.kommnr,
         crosswalk.kommnr_2020
     from bosted
-    join stg_kommuneendringer as crosswalk using (aar, kommnr)
+    left join stg_kommuneendringer as crosswalk using (aar, kommnr)
 )
 
-select * from final
-order by lopenr, aar;
+select * from final;

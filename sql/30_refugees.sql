@@ -1,7 +1,7 @@
 -- One row per person in personer with the flags of the person-level sample rules (methods.md §1)
 -- and, for the study population, the characteristics fixed at arrival (methods.md §2).
 -- Settlement year s = immigration year + 1: the 1 January on which arrival characteristics are read.
-create or replace table refugee_candidates as
+create or replace temp table refugee_candidates as
 with persons as (
     select
         personer.lopenr,
@@ -99,5 +99,4 @@ final as (
     left join education using (lopenr)
 )
 
-select * from final
-order by lopenr;
+select * from final;

@@ -1,6 +1,6 @@
 -- The refugee person-year panel (methods.md §1 and §3): resident on 1 January of t with an income
 -- record for t, from botid 0 on. Every candidate row keeps the rule that excludes it, for the sample flow.
-create or replace table person_year_candidates as
+create or replace temp table person_year_candidates as
 with residence as (
     select refugees.*, bosted.aar, bosted.kommnr_2020
     from refugees
@@ -64,5 +64,4 @@ final as (
     from kept
 )
 
-select * from final
-order by lopenr, aar;
+select * from final;

@@ -1,19 +1,34 @@
 -- Exclusions of the sample flow: one row per rule with the persons and person-years it removes.
 -- Person-years are residence rows (1 January) in the study years. A person-year rule removes a person
 -- when it removes that person's last remaining row. Python adds the running totals.
-with person_rows as (
-    select lopenr, count(*) as n_rows from harmonised_bosted group by lopenr
+with category_rows as (
+    -- residence rows of persons with a refugee category (few); everyone else is the first rule's
+    select bosted.lopenr, count(*) as n_rows
+    from harmonised_bosted as bosted
+    semi join refugee_candidates as candidates
+        on candidates.lopenr = bosted.lopenr and candidates.kategori is not null
+    group by bosted.lopenr
 ),
 
-person_level as (
+category_level as (
     select
         candidates.excluded_by as rule,
         count(*) as persons,
-        coalesce(sum(person_rows.n_rows), 0) as person_years
+        coalesce(sum(category_rows.n_rows), 0) as person_years
     from refugee_candidates as candidates
-    left join person_rows using (lopenr)
-    where candidates.excluded_by is not null
+    left join category_rows using (lopenr)
+    where candidates.excluded_by is not null and candidates.kategori is not null
     group by candidates.excluded_by
+),
+
+person_level as (
+    select * from category_level
+    union all
+    select
+        'not_refugee_category' as rule,
+        (select count(*) from refugee_candidates where kategori is null) as persons,
+        (select count(*) from harmonised_bosted) - (select coalesce(sum(n_rows), 0) from category_rows)
+            as person_years
 ),
 
 row_rank as (

@@ -137,5 +137,4 @@ final as (
     left join industry using (kommnr_2020)
 )
 
-select * from final
-order by kommnr_2020, aar;
+select * from final;
