@@ -1,0 +1,103 @@
+"""Recovery of the synthetic generator's planted parameters (truth.json) through the whole pipeline.
+
+synth -> panel -> estimate at scale 0.2 (about 13k refugees, 65k person-years aged 20-69). The seed is
+fixed, so each check is a deterministic statement about one draw; the tolerances are the 99 % intervals
+the estimators themselves report.
+"""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from data_synthetic.generate import run as generate
+from models.design import INDIVIDUAL_BLOCKS, MUNICIPALITY_FE, build_design, regression_sample
+from models.fixed_effects import fit_absorbed
+from models.second_stage import CHARACTERISTICS, characteristics_frame
+from pipeline import estimate
+from pipeline.config import CATEGORIES, load_settings
+from pipeline.register import build_panel
+
+SCALE, SEED = 0.2, 11
+Z99 = stats.norm.ppf(0.995)
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("recovery")
+    generate(root / "data", scale=SCALE, seed=SEED)
+    settings = load_settings(input=root / "data", work=root / "work", out=root / "out")
+    build_panel(settings)
+    estimate.run(settings)
+    truth = json.loads((root / "data" / "truth.json").read_text(encoding="utf-8"))
+    return settings, truth
+
+
+@pytest.fixture(scope="module")
+def fe_model(run):
+    """The full model with settlement-municipality FE on botid 0-9: the DGP's own specification."""
+    settings, _ = run
+    person_year = pd.read_parquet(settings.paths.person_year)
+    blocks = tuple(b.column for b in INDIVIDUAL_BLOCKS)
+    sample, _ = regression_sample(person_year, min_age=settings.min_age, max_age=settings.max_age,
+                                  max_botid=settings.max_botid_contributions, categories=CATEGORIES,
+                                  require=(*blocks, MUNICIPALITY_FE))
+    design = build_design(sample, INDIVIDUAL_BLOCKS, fe_column=MUNICIPALITY_FE)
+    result = fit_absorbed(design.y, design.X, design.fe, terms=design.terms, fe_levels=design.fe_levels,
+                          cluster=design.cluster, n_clusters=design.n_clusters, vcov="CR1")
+    return dict(zip(result.ols.terms, zip(result.ols.coef, result.ols.std_errors)))
+
+
+def planted_contrasts(truth: dict) -> dict[str, float]:
+    """Planted effects as contrasts to the models' reference levels (asyl, botid 0, men)."""
+    out = {f"kategori[{c}]": truth["b_kategori"][c] - truth["b_kategori"]["asyl"] for c in ("overforing", "familie")}
+    out.update({f"botid[{b}]": truth["b_botid"][str(b)] - truth["b_botid"]["0"] for b in range(1, 10)})
+    out["kjonn[2]"] = truth["b_sex"]["2"] - truth["b_sex"]["1"]
+    return out
+
+
+def test_category_botid_and_sex_effects_inside_their_99_percent_intervals(run, fe_model):
+    _, truth = run
+    misses = {}
+    for term, planted in planted_contrasts(truth).items():
+        estimate_, se = fe_model[term]
+        if abs(estimate_ - planted) > Z99 * se:
+            misses[term] = (round(planted, 4), round(estimate_, 4), round(se, 4))
+    assert not misses, f"planted, estimated, SE outside the 99 % interval: {misses}"
+
+
+def test_municipality_contributions_correlate_with_the_planted_effects_as_sampling_error_allows(run):
+    settings, truth = run
+    full = pd.read_parquet(settings.paths.estimates_dir / "kommunebidrag_full.parquet")
+    alle = full[full.gruppe == "alle"].set_index("kommnr_2020")
+    planted = pd.Series(truth["municipality_effects"]["alpha_reference_0301"]).mul(100).reindex(alle.index)
+    observed = np.corrcoef(alle.estimate, planted)[0, 1]
+    # reliability: corr(alpha, alpha + e) = sd(alpha) / sqrt(var(alpha) + mean(SE^2)), e independent of alpha
+    expected = planted.std() / np.sqrt(planted.var() + np.mean(alle.std_error ** 2))
+    tolerance = 3 / np.sqrt(len(alle) - 3)  # three standard errors on Fisher's z scale
+    assert 0.3 < expected < 0.99
+    assert abs(np.arctanh(observed) - np.arctanh(expected)) < tolerance, (observed, expected)
+
+
+@pytest.mark.parametrize("characteristic", ["ln_befolkning", "ln_sentralitetsindeks"])
+def test_table_3_3_recovers_the_slope_of_the_planted_effects(run, characteristic):
+    """Table 3.3 is bivariate, so it estimates the slope of the planted effects on that characteristic
+    (the planted partial slopes mixed by the correlation of population and centrality)."""
+    settings, truth = run
+    table = pd.read_csv(settings.paths.tables / "table3_3.csv", dtype={"stars": str})
+    row = table[(table.characteristic == characteristic) & (table.gruppe == "alle")].iloc[0]
+    full = pd.read_parquet(settings.paths.estimates_dir / "kommunebidrag_full.parquet")
+    used = full[full.gruppe == "alle"].kommnr_2020
+    chars = characteristics_frame(pd.read_parquet(settings.paths.municipality_year),
+                                  year=settings.characteristics_year).set_index("kommnr_2020").loc[used]
+    planted = pd.Series(truth["municipality_effects"]["alpha"]).mul(100).loc[used]
+    x = chars[characteristic].to_numpy(float)
+    planted_slope = np.polyfit(x, planted.to_numpy(), 1)[0]
+    assert row.n == len(used)
+    assert abs(row.coef - planted_slope) < Z99 * row.std_error, (row.coef, planted_slope, row.std_error)
+    assert {c.name for c in CHARACTERISTICS} >= {characteristic}
