@@ -133,7 +133,8 @@ def r2_decomposition(
         else:
             r2[mask] = ess / tss
             k[mask] = 1 + rank
-    adj = 1.0 - (1.0 - r2) * (n - 1) / (n - k)
+    with np.errstate(divide="ignore", invalid="ignore"):  # adjusted R² is undefined when n <= k
+        adj = np.where(n > k, 1.0 - (1.0 - r2) * (n - 1) / (n - k), np.nan)
     full = (1 << n_players) - 1
     return Decomposition(
         players=tuple(names),

@@ -106,20 +106,21 @@ def r2_decomposition_frame(sample: pd.DataFrame, *, min_persons: int, marker: st
                            language: str = "no") -> pd.DataFrame:
     """fig3_16_r2_decomposition.csv: Shapley shares of R² over the ten blocks per sample.
 
-    Samples with fewer than `min_persons` persons are written with the marker.
+    Samples with fewer than `min_persons` persons are not decomposed; their statistics and counts are
+    written as the marker (pipeline/disclosure.suppress).
     """
     labels = {b.name: (b.label_no if language == "no" else b.label_en) for b in INDIVIDUAL_BLOCKS}
     labels[MUNICIPALITY_BLOCK_NAME] = MUNICIPALITY_BLOCK_LABELS[0 if language == "no" else 1]
     full = build_design(sample, INDIVIDUAL_BLOCKS, fe_column=MUNICIPALITY_FE)
+    statistics = ["r2_share", "share_of_r2", "adj_r2_share", "r2_total", "adj_r2_total"]
     rows = []
     for name, gruppe, botid, mask in decomposition_samples(sample):
         common = {"sample": name, "gruppe": gruppe, "botid": botid}
         n_persons = int(np.unique(full.cluster[mask]).size)
         if n_persons < max(min_persons, 2):
-            for block, label in labels.items():
-                rows.append({**common, "block": block, "block_label": label, "r2_share": marker,
-                             "share_of_r2": marker, "adj_r2_share": marker, "r2_total": marker,
-                             "adj_r2_total": marker, "n_person_years": int(mask.sum()), "n_persons": n_persons})
+            rows += [{**common, "block": block, "block_label": label, **dict.fromkeys(statistics, np.nan),
+                      "n_person_years": int(mask.sum()), "n_persons": n_persons}
+                     for block, label in labels.items()]
             continue
         design = full.rows(mask)
         dec = r2_decomposition(design.y, design.X, design.column_block, [b.name for b in design.blocks],
@@ -129,7 +130,8 @@ def r2_decomposition_frame(sample: pd.DataFrame, *, min_persons: int, marker: st
                          "share_of_r2": dec.r2_share[j] / dec.r2_total if dec.r2_total > 0 else np.nan,
                          "adj_r2_share": dec.adj_r2_share[j], "r2_total": dec.r2_total,
                          "adj_r2_total": dec.adj_r2_total, "n_person_years": dec.n_obs, "n_persons": n_persons})
-    return pd.DataFrame(rows)
+    released, _ = suppress(pd.DataFrame(rows), stat_columns=statistics, min_persons=min_persons, marker=marker)
+    return released
 
 
 # --- municipality contributions -----------------------------------------------------------

@@ -1,0 +1,166 @@
+"""The whole pipeline from `synth` at a tiny scale: outputs, conservation with injected faults,
+determinism, atomic stages under SIGKILL, the disclosure check and the manifest."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from cli import app
+from data_synthetic.generate import run as generate
+from pipeline.config import PROJECT_ROOT, load_settings
+from pipeline.disclosure_check import run as disclosure_check
+from pipeline.schema import MUNICIPALITY_YEAR, PERSON_YEAR
+
+runner = CliRunner()
+SCALE = 0.01
+REPORT_TABLES = [f"fig3_{n:02d}.csv" for n in (*range(1, 15), 17, 18, 19, 20)] + [
+    "table3_1.csv", "table3_2.csv", "table3_3.csv", "fig3_15_coefficients.csv",
+    "fig3_16_r2_decomposition.csv", "kommunebidrag.csv"]
+
+
+def digest_tree(directory: Path, suffixes=(".csv", ".md", ".tex", ".png", ".pdf", ".parquet")) -> dict[str, str]:
+    return {str(p.relative_to(directory)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(directory.rglob("*")) if p.is_file() and p.suffix in suffixes}
+
+
+def run_all(data: Path, root: Path):
+    result = runner.invoke(app, ["all", "--input", str(data), "--work", str(root / "work"), "--out", str(root / "out")])
+    assert result.exit_code == 0, result.stderr + result.stdout
+    return load_settings(input=data, work=root / "work", out=root / "out")
+
+
+@pytest.fixture(scope="module")
+def synthetic(tmp_path_factory):
+    data = tmp_path_factory.mktemp("synthetic") / "data"
+    generate(data, scale=SCALE, seed=7)
+    return data
+
+
+@pytest.fixture(scope="module")
+def first_run(synthetic, tmp_path_factory):
+    return run_all(synthetic, tmp_path_factory.mktemp("run1"))
+
+
+def test_all_writes_every_table_figure_and_the_manifest(first_run):
+    paths = first_run.paths
+    for name in REPORT_TABLES:
+        assert (paths.tables / name).exists(), name
+    for number in (*range(1, 18), 18, 19, 20):
+        for suffix in (".png", ".pdf"):
+            assert (paths.figures / f"fig3_{number:02d}{suffix}").exists(), (number, suffix)
+    panel = pd.read_parquet(paths.person_year)
+    assert list(panel.columns) == list(PERSON_YEAR)
+    assert list(pd.read_parquet(paths.municipality_year).columns) == list(MUNICIPALITY_YEAR)
+    manifest = json.loads(paths.manifest.read_text())
+    assert manifest["seed"] == 7
+    assert manifest["inputs"]["bosted"]["rows"] == json.loads((paths.input / "truth.json").read_text())[
+        "row_counts"]["bosted"]
+    assert set(manifest["suppressed_cells"]) >= {"fig3_08.csv", "fig3_17.csv"}
+    assert manifest["versions"]["duckdb"] and manifest["configuration"]["study"]["first_year"] == 2010
+
+
+def test_work_files_are_owner_only_and_outside_the_output(first_run):
+    paths = first_run.paths
+    for path in (paths.work, paths.panel_dir):
+        assert path.stat().st_mode & 0o077 == 0, path
+    for path in (paths.database, paths.person_year, paths.municipality_year):
+        assert path.stat().st_mode & 0o077 == 0, path
+    assert not any(p.suffix in (".parquet", ".duckdb") for p in paths.out.rglob("*"))
+
+
+def test_outputs_pass_the_disclosure_check_and_a_leak_is_caught(first_run, tmp_path):
+    assert disclosure_check(first_run) == []
+    leaky_settings = load_settings(input=first_run.paths.input, work=first_run.paths.work, out=tmp_path / "out")
+    leaky_settings.paths.tables.mkdir(parents=True)
+    panel = pd.read_parquet(first_run.paths.person_year)
+    panel[["aar", "kategori"]].assign(person=panel.lopenr).head(40).to_csv(
+        leaky_settings.paths.tables / "oops.csv", index=False)
+    pd.DataFrame({"kommune": ["0301"], "share": [0.5], "n_persons": [12]}).to_csv(
+        leaky_settings.paths.tables / "small.csv", index=False)
+    problems = disclosure_check(leaky_settings)
+    assert any("oops.csv" in p and "person id" in p for p in problems)
+    assert any("small.csv" in p and "below 30" in p for p in problems)
+    result = runner.invoke(app, ["disclosure-check", "--input", str(first_run.paths.input),
+                                 "--work", str(first_run.paths.work), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 30
+
+
+def test_sample_flow_balances_with_injected_faults(synthetic, tmp_path):
+    """Inject an unknown reason, a missing income year and a refugee without residence after arrival."""
+    data = tmp_path / "data"
+    data.mkdir()
+    for path in synthetic.glob("*"):
+        (data / path.name).write_bytes(path.read_bytes())
+    personer = pd.read_parquet(data / "personer.parquet")
+    panel_like = personer[personer.innvandringsgrunn.isin(["711", "712", "741"])
+                          & (pd.to_datetime(personer.innvandringsdato).dt.year.between(2011, 2015))]
+    victims = panel_like.lopenr.head(3).tolist()
+    personer.loc[personer.lopenr == victims[0], "innvandringsgrunn"] = "999"
+    personer.to_parquet(data / "personer.parquet", index=False)
+    inntekt = pd.read_parquet(data / "inntekt.parquet")
+    inntekt = inntekt[~((inntekt.lopenr == victims[1]) & (inntekt.aar == 2018))]
+    inntekt.to_parquet(data / "inntekt.parquet", index=False)
+    bosted = pd.read_parquet(data / "bosted.parquet")
+    arrival = pd.to_datetime(personer.set_index("lopenr").loc[victims[2], "innvandringsdato"]).year
+    bosted = bosted[~((bosted.lopenr == victims[2]) & (bosted.aar == arrival + 1))]
+    bosted.to_parquet(data / "bosted.parquet", index=False)
+
+    result = runner.invoke(app, ["panel", "--input", str(data), "--work", str(tmp_path / "work"),
+                                 "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.stderr
+    flow = pd.read_csv(tmp_path / "work" / "sample_flow_full.csv")
+    for unit in ("persons", "person_years"):
+        assert (flow[f"{unit}_in"] - flow[f"{unit}_excluded"] == flow[f"{unit}_out"]).all()
+        assert (flow[f"{unit}_in"].iloc[1:].to_numpy() == flow[f"{unit}_out"].iloc[:-1].to_numpy()).all()
+    assert flow.persons_in.iloc[0] == len(personer)
+    assert flow.person_years_in.iloc[0] == len(bosted[bosted.aar.between(2010, 2020)])
+    panel = pd.read_parquet(tmp_path / "work" / "panel" / "person_year.parquet")
+    assert victims[0] not in set(panel.lopenr)
+    assert victims[2] not in set(panel.lopenr)
+    assert not ((panel.lopenr == victims[1]) & (panel.aar == 2018)).any()
+    by_rule = flow.set_index("rule")
+    assert by_rule.loc["not_resident_after_arrival", "persons_excluded"] >= 1
+    assert by_rule.loc["no_income_record", "person_years_excluded"] >= 1
+    last_before_age = by_rule.loc["no_income_record"]
+    assert (last_before_age.persons_out, last_before_age.person_years_out) == (panel.lopenr.nunique(), len(panel))
+
+
+def test_two_runs_give_byte_identical_tables_and_figures(synthetic, first_run, tmp_path):
+    second = run_all(synthetic, tmp_path)
+    first_tree = digest_tree(first_run.paths.out)
+    assert first_tree == digest_tree(second.paths.out)
+    assert len(first_tree) > 60
+    assert digest_tree(first_run.paths.panel_dir) == digest_tree(second.paths.panel_dir)
+
+
+def test_sigkill_during_the_panel_build_leaves_previous_outputs_and_the_next_run_completes(synthetic, first_run,
+                                                                                           tmp_path):
+    work, out = tmp_path / "work", tmp_path / "out"
+    command = [sys.executable, str(PROJECT_ROOT / "cli.py"), "panel", "--input", str(synthetic),
+               "--work", str(work), "--out", str(out)]
+    subprocess.run(command, check=True, capture_output=True, cwd=PROJECT_ROOT)
+    before = {**digest_tree(work), **digest_tree(out)}
+    process = subprocess.Popen(command, cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    building = work / ".register.duckdb.building"
+    deadline = time.monotonic() + 60
+    while not building.exists() and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.01)
+    assert building.exists(), "the panel build never started"
+    time.sleep(0.3)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    assert process.returncode == -signal.SIGKILL
+    assert {**digest_tree(work), **digest_tree(out)} == before
+    subprocess.run(command, check=True, capture_output=True, cwd=PROJECT_ROOT)
+    assert {**digest_tree(work), **digest_tree(out)} == before  # same inputs: the same bytes again
+    assert not building.exists()
