@@ -36,11 +36,18 @@ def settings_from(config: Optional[Path], input: Optional[Path], work: Optional[
 
 def guarded(step):
     """Run a stage; turn a refusal into its message on stderr and its exit code."""
+    import duckdb
+
     try:
         return step()
     except ContractError as exc:
         typer.echo(exc.message, err=True)
         raise typer.Exit(exc.exit_code) from exc
+    except duckdb.OutOfMemoryException as exc:
+        typer.echo(f"DuckDB ran out of memory ({str(exc).splitlines()[0]}). Raise [duckdb] memory_limit in the "
+                   f"configuration or free disk space in the work directory, where DuckDB spills. "
+                   f"Earlier outputs are untouched.", err=True)
+        raise typer.Exit(EXIT_CODES["resources"]) from exc
 
 
 @app.command()
@@ -74,9 +81,10 @@ def panel(input: Optional[Path] = InputOpt, work: Optional[Path] = WorkOpt, out:
           config: Optional[Path] = ConfigOpt) -> None:
     """Load, validate, harmonise; build the person-year panel and the municipality table."""
     from pipeline.register import build_panel
+    from pipeline.runlog import StageMeter
 
     settings = settings_from(config, input, work, out)
-    result = guarded(lambda: build_panel(settings))
+    result = guarded(lambda: build_panel(settings, StageMeter(settings.paths.run_log, show=True)))
     flow = result["flow"]
     typer.echo(flow[["rule", "persons_out", "person_years_out"]].to_string(index=False))
     typer.echo(f"Panel: {settings.paths.person_year}")
@@ -99,10 +107,12 @@ def estimate(input: Optional[Path] = InputOpt, work: Optional[Path] = WorkOpt, o
              reference_municipality: Optional[str] = typer.Option(None, help="2020 code, e.g. 0301.")) -> None:
     """All models: fig 3.15, fig 3.16, municipality contributions, tables 3.2 and 3.3."""
     from pipeline.estimate import run
+    from pipeline.runlog import StageMeter
 
     settings = settings_from(config, input, work, out, normalisation=normalisation,
                              reference_municipality=reference_municipality)
-    typer.echo(f"{len(run(settings))} estimate tables written to {settings.paths.tables}")
+    written = run(settings, StageMeter(settings.paths.run_log, show=True))
+    typer.echo(f"{len(written)} estimate tables written to {settings.paths.tables}")
 
 
 @app.command()

@@ -8,13 +8,13 @@ import duckdb
 import pandas as pd
 
 from pipeline.config import REFERENCE_DATA_DIR, SQL_DIR, Settings
+from pipeline.io import private_dir
 
 
 def connect(path: Path | str, settings: Settings) -> duckdb.DuckDBPyConnection:
     """A connection with the configured memory limit and threads, spilling to the work directory."""
     con = duckdb.connect(str(path))
-    spill = settings.paths.work / "duckdb_tmp"
-    spill.mkdir(parents=True, exist_ok=True)
+    spill = private_dir(settings.paths.work / "duckdb_tmp")
     con.execute(f"set memory_limit = '{settings.duckdb_memory_limit}'")
     con.execute(f"set threads = {int(settings.duckdb_threads)}")
     con.execute(f"set temp_directory = '{spill}'")

@@ -20,6 +20,7 @@ EXIT_CODES: dict[str, int] = {
     "year_outside_study": 22,
     "missing_value": 23,
     "configuration": 24,
+    "resources": 25,
     "disclosure": 30,
 }
 

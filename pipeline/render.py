@@ -5,7 +5,9 @@ marker) can only ever be a missing point.
 """
 from __future__ import annotations
 
+import multiprocessing
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import pandas as pd
@@ -44,16 +46,31 @@ def render_figure(figure_id: str, frame: pd.DataFrame, *, language: str = "no") 
     return function(frame, language=language)
 
 
-def run(settings: Settings) -> list[Path]:
-    """Render each figure whose table exists in settings.paths.tables; return the files written."""
+def render_one(figure_id: str, source: Path, target: Path, marker: str, language: str) -> list[Path]:
+    """Read one releasable table, draw its figure, save PNG + PDF (runs in a worker process)."""
+    _, function, numeric = FIGURES[figure_id]
+    frame = read_releasable(source, numeric, marker=marker)
+    return style.save_figure(function(frame, language=language), target)
+
+
+def run(settings: Settings, *, workers: int | None = None) -> list[Path]:
+    """Render each figure whose table exists in settings.paths.tables; return the files written.
+
+    Figures are independent, so they are drawn in `workers` processes (default: the DuckDB threads).
+    """
     style.check_language(settings.language)
-    written: list[Path] = []
-    for figure_id, (stem, function, numeric) in FIGURES.items():
+    jobs = []
+    for figure_id, (stem, _, _) in FIGURES.items():
         source = settings.paths.tables / f"{stem}.csv"
         if not source.exists():
             runlog.record(settings.paths.run_log, STAGE, "skipped", output=figure_id, reason="no table")
             continue
-        frame = read_releasable(source, numeric, marker=settings.suppression_marker)
-        fig = function(frame, language=settings.language)
-        written += style.save_figure(fig, settings.paths.figures / figure_id)
-    return written
+        jobs.append((figure_id, source, settings.paths.figures / figure_id, settings.suppression_marker,
+                     settings.language))
+    workers = max(1, min(workers or settings.duckdb_threads, len(jobs)))
+    if workers == 1:
+        return [path for job in jobs for path in render_one(*job)]
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        results = pool.map(render_one, *zip(*jobs))
+        return [path for paths in results for path in paths]

@@ -59,20 +59,35 @@ def reset_peak_memory() -> bool:
 
 
 class StageMeter:
-    """Wall time and peak memory of each named stage run in this process."""
+    """Wall time and peak memory of each named stage run in this process.
 
-    def __init__(self, log_path: Path | None = None) -> None:
+    With `show=True` a spinner names the running stage on stderr and each finished stage is printed
+    with its time (rich; plain lines when stderr is not a terminal).
+    """
+
+    def __init__(self, log_path: Path | None = None, *, show: bool = False) -> None:
         self.log_path = log_path
         self.stages: list[dict] = []
+        self.console = None
+        if show:
+            from rich.console import Console
+
+            self.console = Console(stderr=True)
 
     @contextlib.contextmanager
     def stage(self, name: str) -> Iterator[None]:
         reset_peak_memory()
         start = time.perf_counter()
-        yield
+        if self.console is not None:
+            with self.console.status(f"{name} ..."):
+                yield
+        else:
+            yield
         seconds = time.perf_counter() - start
         peak = peak_memory_mib()
         self.stages.append({"stage": name, "seconds": seconds, "peak_mib": peak})
+        if self.console is not None:
+            self.console.print(f"[green]done[/green] {name:<28} {seconds:8.1f} s  {peak or 0:8.0f} MiB peak")
         if self.log_path is not None:
             record(self.log_path, name, "timing", seconds=round(seconds, 3),
                    peak_mib=None if peak is None else round(peak, 1))

@@ -164,3 +164,22 @@ def test_sigkill_during_the_panel_build_leaves_previous_outputs_and_the_next_run
     subprocess.run(command, check=True, capture_output=True, cwd=PROJECT_ROOT)
     assert {**digest_tree(work), **digest_tree(out)} == before  # same inputs: the same bytes again
     assert not building.exists()
+
+
+def test_panel_runs_out_of_core_with_a_memory_limit_below_the_data(synthetic, first_run, tmp_path):
+    import duckdb
+
+    with duckdb.connect() as con:
+        for table in ("personer", "bosted", "inntekt", "utdanning", "familie"):
+            con.execute(f"create table {table} as select * from read_parquet('{synthetic / (table + '.parquet')}')")
+        data_mib = con.execute("select sum(memory_usage_bytes) / 2^20 from duckdb_memory()").fetchall()[0][0]
+    limit_mib = 56
+    assert limit_mib < 0.8 * data_mib, data_mib  # the extracts do not fit in DuckDB's memory
+    config = tmp_path / "low_memory.toml"
+    config.write_text(f'[duckdb]\nmemory_limit = "{limit_mib}MB"\nthreads = 1\n', encoding="utf-8")
+    result = runner.invoke(app, ["panel", "--input", str(synthetic), "--work", str(tmp_path / "work"),
+                                 "--out", str(tmp_path / "out"), "--config", str(config)])
+    assert result.exit_code == 0, result.stderr
+    for name in ("person_year.parquet", "municipality_year.parquet"):
+        pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "work" / "panel" / name),
+                                      pd.read_parquet(first_run.paths.panel_dir / name))
