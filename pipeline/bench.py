@@ -114,8 +114,7 @@ def print_table(stages: list[dict], comparison: dict[str, float], header: dict) 
 def run(*, scale: float, seed: int, root: Path, json_path: Path | None = None, compare: bool = True) -> dict:
     """Generate (once per scale and seed), run every stage under a meter, compare, print, return."""
     from data_synthetic.generate import run as generate
-    from pipeline import describe, estimate, render
-    from pipeline.register import build_panel
+    from pipeline.run_all import run_stages
 
     root = Path(root).resolve()
     data = root / f"data_scale{scale}_seed{seed}"
@@ -124,12 +123,7 @@ def run(*, scale: float, seed: int, root: Path, json_path: Path | None = None, c
     if not (data / "truth.json").exists():
         with meter.stage("synth"):
             generate(data, scale=scale, seed=seed)
-    build_panel(settings, meter)
-    with meter.stage("describe"):
-        describe.run(settings)
-    estimate.run(settings, meter)
-    with meter.stage("figures"):
-        render.run(settings)
+    run_stages(settings, meter)
     comparison = pyfixest_comparison(settings) if compare else {}
     header = {"scale": scale, "seed": seed, "cores": os.cpu_count(), "machine": platform.machine(),
               "python": platform.python_version(),

@@ -7,16 +7,21 @@ from pipeline.register import build_panel
 from pipeline.runlog import StageMeter
 
 
-def run(settings: Settings, *, show: bool = True) -> list[str]:
-    """Run the pipeline; return the disclosure check's problems (empty when the outputs may leave)."""
-    settings.paths.run_log.unlink(missing_ok=True)
-    meter = StageMeter(settings.paths.run_log, show=show)
+def run_stages(settings: Settings, meter: StageMeter) -> None:
+    """Panel, describe, estimate and figures, each timed by `meter` (also used by `bench`)."""
     build_panel(settings, meter)
     with meter.stage("describe"):
         describe.run(settings)
     estimate.run(settings, meter)
     with meter.stage("figures"):
         render.run(settings)
+
+
+def run(settings: Settings, *, show: bool = True) -> list[str]:
+    """Run the pipeline; return the disclosure check's problems (empty when the outputs may leave)."""
+    settings.paths.run_log.unlink(missing_ok=True)
+    meter = StageMeter(settings.paths.run_log, show=show)
+    run_stages(settings, meter)
     with meter.stage("manifest"):
         manifest.run(settings)
     return disclosure_check.run(settings)
