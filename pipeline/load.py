@@ -68,8 +68,8 @@ def csv_header(path: Path) -> tuple[str, list[str]]:
     with open_binary(path) as fh:
         header = fh.readline().decode("utf-8-sig").rstrip("\r\n")
     if not header.strip():
-        raise ContractError("empty_table", file=path, column=None, count=0,
-                            detail="is empty (no header line)")
+        raise ContractError("empty_table", file=path, column=None, count=None,
+                            detail="is empty (no header line, no rows)")
     delimiter = ";" if header.count(";") > header.count(",") else ","
     names = next(csv.reader([header], delimiter=delimiter))
     return delimiter, [n.strip() for n in names]
@@ -184,8 +184,8 @@ def stage_table(con: duckdb.DuckDBPyConnection, table: Table, path: Path, source
     except duckdb.Error as exc:
         raise _read_error(path, exc) from exc
     if n_rows == 0:
-        raise ContractError("empty_table", file=path, column=None, count=0,
-                            detail="hold no data rows (header only or empty)")
+        raise ContractError("empty_table", file=path, column=None, count=None,
+                            detail="holds no data rows (a header only)")
     trim = not path.suffix == ".parquet"  # text from CSV may carry blanks around values
     casts = {c: cast_expression(c, t, source_types[c], trim=trim) for c, t in table.columns.items()}
     key_cols = ", ".join(quote(k) for k in (table.key or tuple(table.columns)[:1]))
