@@ -101,11 +101,15 @@ def characteristic_table(
     return _latex(cells, header, caption=caption, rules_after=rules - {len(cells) - 1})
 
 
-def summary_table(frame: pd.DataFrame, *, kind: str, caption: str = "") -> str:
-    """Table 3.2 layout: label, mean, SD, number of municipalities."""
+SUMMARY_HEADERS = {"no": ["", "Gjennomsnitt", "Standardavvik", "Antall kommuner"],
+                   "en": ["", "Mean", "Standard deviation", "Municipalities"]}
+
+
+def summary_table(frame: pd.DataFrame, *, kind: str, caption: str = "", language: str = "no") -> str:
+    """Table 3.2 layout: label, mean, SD, number of municipalities (headers in the report's language)."""
     cells = [[str(r.label), number(r.mean, ",.2f"), number(r.sd, ",.2f"), str(int(r.n_municipalities))]
              for r in frame.itertuples()]
-    header = ["", "mean", "sd", "n"]
+    header = SUMMARY_HEADERS[language]
     if kind == "md":
         return (f"**{caption}**\n\n" if caption else "") + _grid(cells, header)
     return _latex(cells, header, caption=caption, rules_after=set())

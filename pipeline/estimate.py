@@ -283,7 +283,7 @@ def run(settings: Settings, meter: StageMeter | None = None) -> list[Path]:
     caption33 = "Tabell 3.3: kommunebidrag og kommunekjennetegn, bivariate regresjoner" if lang == "no" else \
         "Table 3.3: municipality contributions on characteristics, bivariate regressions"
     written.append(write_csv(t32, tables / "table3_2.csv"))
-    written.append(write_text(fmt.summary_table(t32, kind="md", caption=caption32), tables / "table3_2.md"))
+    written.append(write_text(fmt.summary_table(t32, kind="md", caption=caption32, language=lang), tables / "table3_2.md"))
     written.append(write_csv(t33, tables / "table3_3.csv"))
     for kind in ("md", "tex"):
         written.append(write_text(fmt.characteristic_table(t33, groups=list(GROUPS), group_labels=GROUP_LABELS[lang],
