@@ -31,8 +31,9 @@ $(DATA)/truth.json: $(VENV)/.installed $(wildcard data_synthetic/*.py)
 	$(PY) cli.py synth --scale $(SCALE) --seed $(SEED) --out $(DATA)
 
 panel: $(WORK)/panel/person_year.parquet ## Load, validate, harmonise, build the panel
-$(WORK)/panel/person_year.parquet: $(DATA)/truth.json $(wildcard $(DATA)/*.parquet) $(wildcard sql/*.sql) \
-		pipeline/load.py pipeline/register.py pipeline/panel.py pipeline/db.py config/default.toml
+PANEL_CODE := $(wildcard sql/*.sql) config/default.toml $(addprefix pipeline/,config.py contract.py load.py \
+	db.py harmonise.py panel.py municipalities.py register.py)
+$(WORK)/panel/person_year.parquet: $(DATA)/truth.json $(wildcard $(DATA)/*.parquet) $(PANEL_CODE)
 	$(PY) cli.py panel $(DIRS)
 
 describe: $(OUT)/tables/table3_1.csv ## Descriptive tables with disclosure control
@@ -40,7 +41,8 @@ $(OUT)/tables/table3_1.csv: $(WORK)/panel/person_year.parquet pipeline/describe.
 	$(PY) cli.py describe $(DIRS)
 
 estimate: $(OUT)/tables/table3_3.csv ## All models (figs 3.15, 3.16, tables 3.2, 3.3)
-$(OUT)/tables/table3_3.csv: $(WORK)/panel/person_year.parquet $(wildcard models/*.py) pipeline/estimate.py
+$(OUT)/tables/table3_3.csv: $(WORK)/panel/person_year.parquet $(wildcard models/*.py) pipeline/estimate.py \
+		pipeline/disclosure.py
 	$(PY) cli.py estimate $(DIRS)
 
 figures: $(OUT)/figures/fig3_01.png ## Render every figure

@@ -184,3 +184,14 @@ def test_column_names_are_mapped_from_the_configuration(tmp_path):
     settings = load_settings(config, input=tmp_path / "in", work=tmp_path / "work", out=tmp_path / "out")
     build_panel(settings)
     assert set(pd.read_parquet(settings.paths.person_year).lopenr) >= {"R1", "R2", "R3"}
+
+
+def test_a_stata_file_gives_the_same_panel(tiny, tmp_path):
+    _, _, expected = tiny
+    tables = tiny_extract()
+    write_extract(tmp_path / "in", {name: frame for name, frame in tables.items() if name != "personer"})
+    stata = tables["personer"].fillna("").astype({"kjonn": "int32", "foedselsaar": "int32"})
+    stata.to_stata(tmp_path / "in" / "personer.dta", write_index=False)
+    settings = load_settings(input=tmp_path / "in", work=tmp_path / "work", out=tmp_path / "out")
+    build_panel(settings)
+    pd.testing.assert_frame_equal(pd.read_parquet(settings.paths.person_year), expected)
