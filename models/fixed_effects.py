@@ -142,11 +142,13 @@ def normalise_effects(
     normalisation: str,
     reference: str | None = None,
     context: str = "",
+    mean_over: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """Effects under one normalisation, with SEs of the normalised quantity.
 
     "reference": θ_g = α_g − α_r, Var = Q_gg + Q_rr − 2 Q_gr (θ_r = 0, SE 0).
-    "mean": θ_g = α_g − mean_h α_h (unweighted over the levels), Var = (P Q P)_gg, P = I − 11'/G.
+    "mean": θ_g = α_g − w'α with w = m / Σm, the unweighted mean over the levels in the boolean mask
+    `mean_over` (default all), Var = Q_gg − 2 (Qw)_g + w'Qw.
     Columns: level, estimate, std_error, n_obs, n_clusters.
     """
     if normalisation not in NORMALISATIONS:
@@ -166,8 +168,12 @@ def normalise_effects(
         var = np.diag(Q) + Q[r, r] - 2 * Q[:, r]
         var[r] = 0.0
     else:
-        estimate = alpha - alpha.mean()
-        var = np.diag(Q) - 2 * Q.mean(axis=1) + Q.mean()
+        mask = np.ones(len(alpha), dtype=bool) if mean_over is None else np.asarray(mean_over, dtype=bool)
+        if not mask.any():
+            mask = np.ones(len(alpha), dtype=bool)
+        w = mask / mask.sum()
+        estimate = alpha - w @ alpha
+        var = np.diag(Q) - 2 * (Q @ w) + w @ Q @ w
     return pd.DataFrame({
         "level": levels,
         "estimate": estimate,

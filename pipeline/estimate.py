@@ -146,8 +146,13 @@ def contribution_sample(sample: pd.DataFrame, gruppe: str, *, min_persons_munici
 
 def municipality_contributions(
     sample: pd.DataFrame, *, normalisation: str, reference: str, min_persons_municipality: int,
+    min_persons: int = 1,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Full model + settlement-municipality FE per group (methods.md §6); effects in pp.
+
+    Under the "mean" normalisation the mean is taken over the municipalities with at least
+    `min_persons` persons (the releasable ones), so that the released effects do not sum to minus
+    the suppressed ones.
 
     Returns (kommunebidrag with gruppe, kommnr_2020, estimate, std_error, n_persons, n_person_years,
     normalisation; model summary per group with N, R², within R², seconds).
@@ -162,7 +167,8 @@ def municipality_contributions(
             res = fit_absorbed(design.y, design.X, design.fe, terms=design.terms, fe_levels=design.fe_levels,
                                cluster=design.cluster, n_clusters=design.n_clusters, vcov="CR1")
         effects = normalise_effects(res, normalisation=normalisation, reference=reference,
-                                    context=f"gruppe {gruppe!r} (botid 0..max)")
+                                    context=f"gruppe {gruppe!r} (botid 0..max)",
+                                    mean_over=res.fe_n_clusters >= min_persons)
         frames.append(pd.DataFrame({
             "gruppe": gruppe, "kommnr_2020": effects["level"], "estimate": effects["estimate"] * PP,
             "std_error": effects["std_error"] * PP, "n_persons": effects["n_clusters"],
@@ -260,7 +266,7 @@ def run(settings: Settings, meter: StageMeter | None = None) -> list[Path]:
         contrib_rows = fe_sample.loc[fe_sample["botid"] <= settings.max_botid_contributions]
         full, summary = municipality_contributions(
             contrib_rows, normalisation=settings.normalisation, reference=settings.reference_municipality,
-            min_persons_municipality=settings.min_persons_municipality)
+            min_persons_municipality=settings.min_persons_municipality, min_persons=settings.min_persons)
     private_dir(paths.work)
     private_dir(paths.estimates_dir)
     written.append(write_parquet(full, paths.estimates_dir / "kommunebidrag_full.parquet", private=True))
@@ -275,8 +281,11 @@ def run(settings: Settings, meter: StageMeter | None = None) -> list[Path]:
     with meter.stage("second_stage"):
         chars = characteristics_frame(municipality_year, year=settings.characteristics_year)
         levels = characteristic_levels(municipality_year, year=settings.characteristics_year)
-        t32 = table3_2(full, levels, language=lang)
-        t33 = table3_3(full, chars)
+        # only releasable contributions: with the suppressed ones, tables 3.2 and 3.3 would give back
+        # their sum, sum of squares and one linear equation per characteristic
+        releasable = full.loc[full["n_persons"] >= settings.min_persons]
+        t32 = table3_2(releasable, levels, language=lang)
+        t33 = table3_3(releasable, chars)
     labels = {ch.name: (ch.label_no if lang == "no" else ch.label_en) for ch in CHARACTERISTICS}
     caption32 = "Tabell 3.2: kommunebidrag og kommunekjennetegn" if lang == "no" else \
         "Table 3.2: municipality contributions and characteristics"

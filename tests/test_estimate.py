@@ -116,13 +116,16 @@ def test_tables_3_2_and_3_3(stage_run):
     t32 = pd.read_csv(settings.paths.tables / "table3_2.csv")
     full = pd.read_parquet(settings.paths.estimates_dir / "kommunebidrag_full.parquet")
     asyl = t32.loc[(t32["kind"] == "kommunebidrag") & (t32["variable"] == "asyl")].iloc[0]
-    values = full.loc[full["gruppe"] == "asyl", "estimate"]
+    asyl_rows = full.loc[full["gruppe"] == "asyl"]
+    assert (asyl_rows["n_persons"] < settings.min_persons).any()
+    values = asyl_rows.loc[asyl_rows["n_persons"] >= settings.min_persons, "estimate"]  # releasable only
     assert asyl["mean"] == pytest.approx(values.mean(), rel=1e-5)
     assert asyl["sd"] == pytest.approx(values.std(), rel=1e-5)
     assert asyl["n_municipalities"] == len(values)
     t33 = pd.read_csv(settings.paths.tables / "table3_3.csv")
     assert list(t33.columns) == ["characteristic", "gruppe", "coef", "std_error", "p_value", "stars", "r2", "n"]
     assert len(t33) == 12 * 4
+    assert (t33.loc[t33["gruppe"] == "asyl", "n"] <= len(values)).all()
     assert (settings.paths.tables / "table3_3.tex").read_text().count("R$^2$ &") == 12
 
 
@@ -131,7 +134,10 @@ def test_mean_normalisation_and_missing_reference(simulated, tmp_path):
     estimate.run(settings)
     full = pd.read_parquet(settings.paths.estimates_dir / "kommunebidrag_full.parquet")
     assert (full["normalisation"] == "mean").all()
-    np.testing.assert_allclose(full.groupby("gruppe")["estimate"].mean(), 0.0, atol=1e-9)
+    releasable = full[full["n_persons"] >= settings.min_persons]
+    assert (full["n_persons"] < settings.min_persons).any()
+    # mean zero over the released municipalities, so the suppressed ones cannot be summed back
+    np.testing.assert_allclose(releasable.groupby("gruppe")["estimate"].mean(), 0.0, atol=1e-9)
     bad = _settings(tmp_path / "bad", *simulated, reference_municipality="9999")
     with pytest.raises(ValueError, match="'9999'.*reference_municipality.*mean"):
         estimate.run(bad)

@@ -77,21 +77,23 @@ def test_fixed_effects_model_matches_pyfixest(design):
                                rtol=0, atol=1e-4)
 
 
-@pytest.mark.parametrize("normalisation", ["reference", "mean"])
+@pytest.mark.parametrize("normalisation", ["reference", "mean", "mean_over_half"])
 def test_municipality_effects_and_ses_match_lsdv(design, normalisation):
     """Dummy-variable regression (statsmodels, CR1 with K = all parameters) gives the same effects."""
     ours = fit_absorbed(design.y, design.X, design.fe, fe_levels=design.fe_levels, cluster=design.cluster)
     reference = str(design.fe_levels[0])
-    table = normalise_effects(ours, normalisation=normalisation, reference=reference)
+    n_fe = len(design.fe_levels)
+    mask = np.arange(n_fe) % 2 == 1 if normalisation == "mean_over_half" else np.ones(n_fe, dtype=bool)
+    table = normalise_effects(ours, normalisation=normalisation.removesuffix("_over_half"), reference=reference,
+                              mean_over=mask)
     dummies = (design.fe[:, None] == np.arange(1, len(design.fe_levels))[None, :]).astype(float)
     exog = np.column_stack([np.ones(design.n_obs), dummies, design.X])
     lsdv = sm.OLS(design.y, exog).fit(cov_type="cluster", cov_kwds={"groups": design.cluster})
-    n_fe = len(design.fe_levels)
-    # θ_g = α_g − α_0 are the dummy coefficients; "mean" is the contrast P = I − 11'/G on (0, θ)
+    # θ_g = α_g − α_0 are the dummy coefficients; "mean" subtracts the mean of θ over the masked levels
     contrast = np.zeros((n_fe, exog.shape[1]))
     contrast[1:, 1:n_fe] = np.eye(n_fe - 1)
-    if normalisation == "mean":
-        contrast = contrast - contrast.mean(axis=0)
+    if normalisation != "reference":
+        contrast = contrast - contrast[mask].mean(axis=0)
     est = contrast @ lsdv.params
     se = np.sqrt(np.diag(contrast @ lsdv.cov_params() @ contrast.T))
     np.testing.assert_allclose(table["estimate"], est, rtol=0, atol=COEF_TOL)
