@@ -106,7 +106,6 @@ def regression_sample(
     min_age: int,
     max_age: int,
     max_botid: int | None = None,
-    botid: int | None = None,
     categories: tuple[str, ...] | list[str] | None = None,
     require: tuple[str, ...] = (),
 ) -> tuple[pd.DataFrame, int]:
@@ -118,8 +117,6 @@ def regression_sample(
     keep = person_year["alder"].between(min_age, max_age)
     if max_botid is not None:
         keep &= person_year["botid"] <= max_botid
-    if botid is not None:
-        keep &= person_year["botid"] == botid
     if categories is not None:
         keep &= person_year["kategori"].isin(list(categories))
     sample = person_year.loc[keep]

@@ -69,7 +69,7 @@ def fit_absorbed(
     fe_levels: np.ndarray | None = None,
     cluster: np.ndarray | None = None,
     n_clusters: int | None = None,
-    vcov: str = "CR1",
+    vcov: vc.VcovType = "CR1",
     collin_tol: float = COLLIN_TOL,
 ) -> FixedEffectsResult:
     """OLS of y on X with the fixed effect `fe` (codes 0..G−1) absorbed; CR1 / HC1 / iid.

@@ -152,7 +152,7 @@ def fit_ols_subsets(
     terms: tuple[str, ...] | list[str] | None = None,
     cluster: np.ndarray | None = None,
     n_clusters: int | None = None,
-    vcov: str = "CR1",
+    vcov: vc.VcovType = "CR1",
     collin_tol: float = COLLIN_TOL,
 ) -> list[OLSResult]:
     """OLS of y on [1, X[:, s]] for each column subset s, sharing one centred Gram matrix."""
@@ -205,7 +205,7 @@ def fit_ols(
     terms: tuple[str, ...] | list[str] | None = None,
     cluster: np.ndarray | None = None,
     n_clusters: int | None = None,
-    vcov: str = "CR1",
+    vcov: vc.VcovType = "CR1",
     collin_tol: float = COLLIN_TOL,
 ) -> OLSResult:
     """OLS of y on [1, X] (intercept first in the result) with CR1 / HC1 / iid covariance."""

@@ -104,7 +104,7 @@ def stars(p_value: float) -> str:
     return "***" if p_value < 0.01 else "**" if p_value < 0.05 else "*" if p_value < 0.10 else ""
 
 
-def bivariate_ols(y: np.ndarray, x: np.ndarray, *, se: str = "conventional") -> dict[str, float]:
+def bivariate_ols(y: np.ndarray, x: np.ndarray, *, se: SecondStageSE = "conventional") -> dict[str, float]:
     """Slope, SE, p-value, stars, R², n of y = a + b x (module docstring); pairs with a NaN dropped."""
     if se not in ("conventional", "HC1"):
         raise ValueError(f"se must be 'conventional' or 'HC1', not {se!r}")
@@ -139,7 +139,7 @@ def second_stage(
     characteristics: pd.DataFrame,
     *,
     names: tuple[str, ...] | None = None,
-    se: str = "conventional",
+    se: SecondStageSE = "conventional",
 ) -> pd.DataFrame:
     """Table 3.3: for each gruppe × characteristic, bivariate OLS of `estimate` on the characteristic.
 

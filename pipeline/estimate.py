@@ -263,7 +263,8 @@ def run(settings: Settings, meter: StageMeter | None = None) -> list[Path]:
 
     # municipality contributions (botid 0..max_botid_contributions)
     with meter.stage("municipality_contributions"):
-        contrib_rows = fe_sample.loc[fe_sample["botid"] <= settings.max_botid_contributions]
+        contrib_rows, _ = regression_sample(fe_sample, min_age=settings.min_age, max_age=settings.max_age,
+                                            max_botid=settings.max_botid_contributions)
         full, summary = municipality_contributions(
             contrib_rows, normalisation=settings.normalisation, reference=settings.reference_municipality,
             min_persons_municipality=settings.min_persons_municipality, min_persons=settings.min_persons)
