@@ -47,12 +47,32 @@ def successive_models(design: Design) -> list[OLSResult]:
                            n_clusters=design.n_clusters, vcov="CR1")
 
 
+def _small_reference_blocks(design: Design, min_persons: int) -> list[int]:
+    """Categorical blocks whose reference level (all the block's dummies 0) has fewer than min_persons persons."""
+    small = []
+    for index, block in enumerate(design.blocks):
+        cols = np.flatnonzero(design.column_block == index)
+        if block.kind != "categorical" or cols.size == 0:
+            continue
+        at_reference = ~(design.X[:, cols] != 0).any(axis=1)
+        if np.unique(design.cluster[at_reference]).size < min_persons:
+            small.append(index)
+    return small
+
+
 def coefficient_frame(results: list[OLSResult], design: Design, *, min_persons: int, marker: str) -> pd.DataFrame:
     """fig3_15_coefficients.csv: one row per model × term, estimates in pp; dummies for levels held
-    by fewer than `min_persons` persons are suppressed (estimate, SE, CI → marker)."""
+    by fewer than `min_persons` persons are suppressed (estimate, SE, CI → marker). A block whose
+    reference level is that small has all its dummies and the intercept suppressed: they are contrasts
+    to, and the level of, a small group."""
     persons = dict(zip(design.terms, _persons_per_column(design)))
+    small_reference = _small_reference_blocks(design, min_persons)
+    for index in small_reference:
+        persons.update({design.terms[j]: 0 for j in np.flatnonzero(design.column_block == index)})
     frames = []
     for m, res in enumerate(results, start=1):
+        if any(index < m for index in small_reference):
+            persons["Intercept"] = 0
         table = res.table(scale=PP)
         table.insert(0, "model_name", MODEL_NAMES[m - 1])
         table.insert(0, "model", m)

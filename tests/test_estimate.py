@@ -161,3 +161,20 @@ def test_planted_parameters_are_recovered():
     planted_slope = 100 * MUNICIPALITY_SLOPE / 3.0  # pp per percentage point (share = 0.85 + 0.03 z)
     assert abs(second["coef"] - planted_slope) < 4 * second["std_error"]
     assert second["n"] == 40
+
+
+def test_a_small_reference_level_suppresses_its_block_and_the_intercept(simulated):
+    """The first immigration year is the reference: with fewer than 30 persons in it, its contrasts
+    and the intercept describe a small group and are written as the marker."""
+    person_year, _ = simulated
+    sample, _ = regression_sample(person_year, min_age=20, max_age=69)
+    first_year = sample["innvandringsaar"].min()
+    keep = sample["lopenr"].isin(sample.loc[sample["innvandringsaar"] == first_year, "lopenr"].unique()[:10])
+    sample = sample[(sample["innvandringsaar"] != first_year) | keep]
+    design = build_design(sample, INDIVIDUAL_BLOCKS)
+    frame = estimate.coefficient_frame(estimate.successive_models(design), design, min_persons=30, marker="x")
+    year_terms = frame["term"].str.startswith("innvandringsaar[")
+    assert year_terms.any() and (frame.loc[year_terms, "estimate"] == "x").all()
+    intercept = frame[frame["term"] == "Intercept"].set_index("model")["estimate"]
+    assert (intercept.loc[4:] == "x").all() and (intercept.loc[:3] != "x").all()
+    assert (frame.loc[frame["term"] == "kategori[familie]", "estimate"] != "x").all()
