@@ -13,7 +13,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 from pipeline.config import Settings, load_settings  # noqa: E402
-from pipeline.errors import EXIT_CODES, ContractError  # noqa: E402
+from pipeline.errors import EXIT_CODES, ConfigurationError, ContractError  # noqa: E402
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Register pipeline for refugees' work and education (Brekke et al. 2024, ch. 3).")
@@ -42,6 +42,9 @@ def guarded(step):
         return step()
     except ContractError as exc:
         typer.echo(exc.message, err=True)
+        raise typer.Exit(exc.exit_code) from exc
+    except ConfigurationError as exc:
+        typer.echo(f"Configuration error: {exc}", err=True)
         raise typer.Exit(exc.exit_code) from exc
     except duckdb.OutOfMemoryException as exc:
         typer.echo(f"DuckDB ran out of memory ({str(exc).splitlines()[0]}). Raise [duckdb] memory_limit in the "
@@ -111,7 +114,7 @@ def estimate(input: Optional[Path] = InputOpt, work: Optional[Path] = WorkOpt, o
 
     settings = settings_from(config, input, work, out, normalisation=normalisation,
                              reference_municipality=reference_municipality)
-    written = run(settings, StageMeter(settings.paths.run_log, show=True))
+    written = guarded(lambda: run(settings, StageMeter(settings.paths.run_log, show=True)))
     typer.echo(f"{len(written)} estimate tables written to {settings.paths.tables}")
 
 

@@ -140,7 +140,9 @@ def coefficient_vcov(
 
 
 def adjusted_r2(r2: float, n_obs: int, n_params: int) -> float:
-    """1 − (1 − R²)(N − 1)/(N − K), K counting the intercept and every fixed-effect level."""
+    """1 − (1 − R²)(N − 1)/(N − K), K counting the intercept and every fixed-effect level; NaN if N <= K."""
+    if n_obs <= n_params:
+        return float("nan")
     return 1.0 - (1.0 - r2) * (n_obs - 1) / (n_obs - n_params)
 
 

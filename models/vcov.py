@@ -49,7 +49,9 @@ def score_sums(Z: np.ndarray, resid: np.ndarray, cluster: np.ndarray, n_clusters
 
 
 def cr1_factor(n_obs: int, df_k: int, n_clusters: int) -> float:
-    """G/(G−1) · (N−1)/(N−K)."""
+    """G/(G−1) · (N−1)/(N−K); NaN when undefined (one cluster, or no residual degrees of freedom)."""
+    if n_clusters <= 1 or n_obs <= df_k:
+        return float("nan")
     return n_clusters / (n_clusters - 1) * (n_obs - 1) / (n_obs - df_k)
 
 

@@ -63,3 +63,9 @@ class ContractError(Exception):
         if shown:
             text += f" Examples: {shown}."
         return text + " Nothing was written; earlier outputs are untouched."
+
+
+class ConfigurationError(ValueError):
+    """An option that cannot work with these data (e.g. a reference municipality without observations)."""
+
+    exit_code = EXIT_CODES["configuration"]

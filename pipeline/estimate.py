@@ -21,6 +21,7 @@ from models.shapley import r2_decomposition
 from models.vcov import group_sums
 from pipeline.config import CATEGORIES, Settings
 from pipeline.disclosure import suppress
+from pipeline.errors import ConfigurationError
 from pipeline.io import private_dir, write_csv, write_parquet, write_text
 from pipeline.runlog import StageMeter, Timer, record
 
@@ -86,7 +87,10 @@ def coefficient_frame(results: list[OLSResult], design: Design, *, min_persons: 
             table[value_cols] = table[value_cols].astype(object)
             table.loc[small, value_cols] = marker
         frames.append(table)
-    return pd.concat(frames, ignore_index=True)
+    # a sample of fewer than min_persons persons: every statistic and count of the model
+    released, _ = suppress(pd.concat(frames, ignore_index=True), min_persons=min_persons, marker=marker,
+                           stat_columns=["estimate", "std_error", "ci_low", "ci_high", "r2", "adj_r2"])
+    return released
 
 
 def regression_table_text(coefs: pd.DataFrame, *, kind: str, language: str) -> str:
@@ -95,8 +99,10 @@ def regression_table_text(coefs: pd.DataFrame, *, kind: str, language: str) -> s
     firsts = coefs.groupby("model").first()
     frame = coefs.rename(columns={"model": "column"})
     footer = {
-        "N persons" if language == "en" else "N personer": [str(int(firsts.loc[m, "n_persons"])) for m in models],
-        "N person-years" if language == "en" else "N personår": [str(int(firsts.loc[m, "n_person_years"])) for m in models],
+        "N persons" if language == "en" else "N personer": [fmt.number(firsts.loc[m, "n_persons"], ".0f")
+                                                            for m in models],
+        "N person-years" if language == "en" else "N personår": [fmt.number(firsts.loc[m, "n_person_years"], ".0f")
+                                                                for m in models],
         "R²": [fmt.number(firsts.loc[m, "r2"], ".3f") for m in models],
     }
     caption = ("Fig 3.15: linear probability models, work or education (percentage points), SE clustered by person"
@@ -186,9 +192,12 @@ def municipality_contributions(
         with Timer() as timer:
             res = fit_absorbed(design.y, design.X, design.fe, terms=design.terms, fe_levels=design.fe_levels,
                                cluster=design.cluster, n_clusters=design.n_clusters, vcov="CR1")
-        effects = normalise_effects(res, normalisation=normalisation, reference=reference,
-                                    context=f"gruppe {gruppe!r} (botid 0..max)",
-                                    mean_over=res.fe_n_clusters >= min_persons)
+        try:
+            effects = normalise_effects(res, normalisation=normalisation, reference=reference,
+                                        context=f"gruppe {gruppe!r} (botid 0..max)",
+                                        mean_over=res.fe_n_clusters >= min_persons)
+        except ValueError as exc:
+            raise ConfigurationError(str(exc)) from exc
         frames.append(pd.DataFrame({
             "gruppe": gruppe, "kommnr_2020": effects["level"], "estimate": effects["estimate"] * PP,
             "std_error": effects["std_error"] * PP, "n_persons": effects["n_clusters"],

@@ -183,3 +183,21 @@ def test_panel_runs_out_of_core_with_a_memory_limit_below_the_data(synthetic, fi
     for name in ("person_year.parquet", "municipality_year.parquet"):
         pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "work" / "panel" / name),
                                       pd.read_parquet(first_run.paths.panel_dir / name))
+
+
+def test_all_on_a_tiny_extract_suppresses_everything_small_and_names_a_missing_reference(tmp_path):
+    """A directory that follows the contract but holds a handful of refugees: `all` must not crash,
+    must not release small cells, and must say clearly when the reference municipality is absent."""
+    from tests.extracts import tiny_extract, write_extract
+
+    data = write_extract(tmp_path / "in", tiny_extract())
+    dirs = ["--input", str(data), "--work", str(tmp_path / "work"), "--out", str(tmp_path / "out")]
+    refused = runner.invoke(app, ["all", *dirs])
+    assert refused.exit_code == 24
+    assert "reference municipality '0301' has no observations in gruppe 'overforing'" in refused.stderr
+    config = tmp_path / "mean.toml"
+    config.write_text('[estimation]\nnormalisation = "mean"\n', encoding="utf-8")
+    result = runner.invoke(app, ["all", *dirs, "--config", str(config)])
+    assert result.exit_code == 0, result.stderr
+    coefficients = pd.read_csv(tmp_path / "out" / "tables" / "fig3_15_coefficients.csv", dtype=str)
+    assert (coefficients[["estimate", "n_persons", "r2"]] == "prikket").all().all()
