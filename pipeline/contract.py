@@ -1,7 +1,10 @@
 """The input contract (data-contract.md) as data: tables, column types, keys and code lists."""
 from __future__ import annotations
 
+import csv
 from dataclasses import dataclass
+
+from pipeline.config import REFERENCE_DATA_DIR
 
 # DuckDB types of the contract's column types.
 STRING, INT, BIGINT, DATE, FLOAT, BOOL = "VARCHAR", "INTEGER", "BIGINT", "DATE", "DOUBLE", "BOOLEAN"
@@ -59,9 +62,15 @@ TABLES: dict[str, Table] = {
     )
 }
 
+def _invkat_codes() -> tuple[str, ...]:
+    """SSB's immigrant categories, from the shipped code list reference_data/invkat.csv."""
+    with open(REFERENCE_DATA_DIR / "invkat.csv", newline="", encoding="utf-8") as fh:
+        return tuple(row["invkat"] for row in csv.DictReader(fh))
+
+
 CODE_LISTS: dict[tuple[str, str], tuple[str, ...]] = {
     ("personer", "kjonn"): ("1", "2"),
-    ("personer", "invkat"): ("A", "B", "C", "E", "F", "G"),
+    ("personer", "invkat"): _invkat_codes(),
 }
 
 FILE_SUFFIXES = (".parquet", ".csv", ".csv.gz", ".dta")
