@@ -142,15 +142,18 @@ def load_settings(
 ) -> Settings:
     """Defaults, then the user's TOML, then flags (`None` flags are ignored)."""
     raw = read_toml(DEFAULT_CONFIG)
+    user_paths: dict[str, str] = {}
     if config is not None:
-        raw = _merge(raw, read_toml(Path(config)))
-    p = raw["paths"]
-    base = Path(config).resolve().parent if config is not None and "paths" in read_toml(Path(config)) else PROJECT_ROOT
+        user = read_toml(Path(config))
+        user_paths = user.get("paths", {})
+        raw = _merge(raw, user)
 
     def resolve(flag: Path | None, key: str) -> Path:
+        """A flag as given; a path from a TOML file relative to that file (the defaults: the project)."""
         if flag is not None:
             return Path(flag).resolve()
-        value = Path(p[key])
+        base = Path(config).resolve().parent if key in user_paths else PROJECT_ROOT
+        value = Path(raw["paths"][key])
         return value if value.is_absolute() else (base / value).resolve()
 
     paths = Paths(input=resolve(input, "input"), work=resolve(work, "work"), out=resolve(out, "out"))
