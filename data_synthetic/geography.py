@@ -219,7 +219,7 @@ def build_geography() -> Geography:
             add_unit(m, size[m] * share, codes)
 
     # the two split municipalities: exist until 2019, crosswalk to one 2020 municipality
-    for muni, other, code_pre, code_mid, w in ((narvik, hamaroy, "1850", "", 2_000.0), (orkland, hitra, "1613", "5012", 0.0)):
+    for muni, other, code_pre, w in ((narvik, hamaroy, "1850", 2_000.0), (orkland, hitra, "1613", 0.0)):
         if muni == orkland:  # Snillfjord is unit 0 of Orkland already; make it a split unit
             unit = next(u for u in range(len(unit_muni)) if unit_muni[u] == orkland and unit_codes[u][0] == "1613")
         else:
