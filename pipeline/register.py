@@ -20,18 +20,22 @@ from pipeline.io import PRIVATE_FILE_MODE, atomic_path, private_dir, write_csv
 from pipeline.runlog import StageMeter, record
 
 
+def remove_database(path: Path) -> None:
+    """Delete a DuckDB file and its write-ahead log, if present."""
+    for file in (path, path.with_name(path.name + ".wal")):
+        file.unlink(missing_ok=True)
+
+
 @contextlib.contextmanager
 def scratch_database(path: Path, settings: Settings) -> Iterator[duckdb.DuckDBPyConnection]:
     """A fresh database file at `path`, removed again if the block fails."""
-    for stale in (path, path.with_name(path.name + ".wal")):
-        stale.unlink(missing_ok=True)
+    remove_database(path)
     con = connect(path, settings)
     try:
         yield con
     except BaseException:
         con.close()
-        for leftover in (path, path.with_name(path.name + ".wal")):
-            leftover.unlink(missing_ok=True)
+        remove_database(path)
         raise
     con.close()
 
@@ -51,8 +55,7 @@ def validate(settings: Settings) -> dict[str, dict]:
     with scratch_database(scratch, settings) as con:
         tables = load.run(con, settings)
         harmonise.run(con, settings, Path(tables["bosted"]["file"]))
-    for leftover in (scratch, scratch.with_name(scratch.name + ".wal")):
-        leftover.unlink(missing_ok=True)
+    remove_database(scratch)
     return tables
 
 
