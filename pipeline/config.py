@@ -50,6 +50,11 @@ class Paths:
         return self.panel_dir / "person_year.parquet"
 
     @property
+    def refugees(self) -> Path:
+        """One row per person of the study population (methods.md §1), with the characteristics at arrival."""
+        return self.panel_dir / "refugees.parquet"
+
+    @property
     def municipality_year(self) -> Path:
         return self.panel_dir / "municipality_year.parquet"
 

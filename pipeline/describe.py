@@ -2,8 +2,8 @@
 
 Pure functions build long tidy tables (one row per cell: keys, statistic in percent, `n_persons`);
 `run` reads the work panel, applies disclosure control (pipeline/disclosure.py) and writes the
-releasable CSVs. Composition tables use one row per person (each person's first panel row, so the
-characteristics fixed at arrival); by-botid tables use person-years with min_age <= alder <= max_age.
+releasable CSVs. Composition tables use one row per person of the study population (the refugees
+table: characteristics fixed at arrival); by-botid tables use person-years with min_age <= alder <= max_age.
 """
 from __future__ import annotations
 
@@ -77,11 +77,12 @@ def age_band(age: pd.Series) -> pd.Series:
     return pd.Series([labels[v] for v in lower], index=age.index, dtype=object)
 
 
-def first_rows(person_year: pd.DataFrame) -> pd.DataFrame:
-    """One row per person: the person's first panel row (characteristics fixed at arrival)."""
-    ordered = person_year.sort_values(["lopenr", "aar"], kind="mergesort")
-    persons = ordered.drop_duplicates("lopenr", keep="first").reset_index(drop=True)
-    return persons.assign(aldersgruppe=age_band(persons["alder_innvandring"]))
+def arrivals(refugees: pd.DataFrame) -> pd.DataFrame:
+    """One row per person of the study population (WORK refugees table), with the age band at arrival.
+
+    Everyone registered as settled counts, also a person who dies or emigrates before a person-year.
+    """
+    return refugees.reset_index(drop=True).assign(aldersgruppe=age_band(refugees["alder_innvandring"]))
 
 
 # ---------------------------------------------------------------- composition (figs 3.1-3.7)
@@ -318,9 +319,10 @@ def bi_group_deviations(
 
 # ---------------------------------------------------------------- stage
 
-def build_tables(person_year: pd.DataFrame, municipality_year: pd.DataFrame, settings: Settings) -> dict[str, tuple[pd.DataFrame, list[str]]]:
+def build_tables(refugees: pd.DataFrame, person_year: pd.DataFrame, municipality_year: pd.DataFrame,
+                 settings: Settings) -> dict[str, tuple[pd.DataFrame, list[str]]]:
     """Every descriptive table before disclosure: name -> (frame, statistic columns)."""
-    persons = first_rows(person_year)
+    persons = arrivals(refugees)
     tables: dict[str, tuple[pd.DataFrame, list[str]]] = {"fig3_01": (settled_counts(persons), ["n_persons"])}
     for fig, (group, levels, adults) in COMPOSITION.items():
         tables[fig] = (composition(persons, group, levels, adults_only=adults), ["share_pct"])
@@ -350,11 +352,11 @@ def release(tables: dict[str, tuple[pd.DataFrame, list[str]]], *, min_persons: i
 
 def run(settings: Settings) -> list[Path]:
     """Read the work panel, build and suppress every descriptive table, write them to settings.paths.tables."""
+    refugees = pd.read_parquet(settings.paths.refugees)
     person_year = pd.read_parquet(settings.paths.person_year)
     municipality_year = pd.read_parquet(settings.paths.municipality_year)
-    person_year = person_year.assign(lopenr=person_year["lopenr"].astype(str))
     municipality_year = municipality_year.assign(kommnr_2020=municipality_year["kommnr_2020"].astype(str))
-    released = release(build_tables(person_year, municipality_year, settings),
+    released = release(build_tables(refugees, person_year, municipality_year, settings),
                        min_persons=settings.min_persons, marker=settings.suppression_marker)
     written: list[Path] = []
     for name, (frame, n_suppressed) in released.items():

@@ -12,9 +12,9 @@ PERSON_RULES = {
     "no_immigration_date": "refugee category without an immigration date",
     "immigrated_before_study": "immigrated before the first study year",
     "settlement_after_study": "settlement (1 January after immigration) after the last study year",
-    "not_resident_after_arrival": "not resident on 1 January after the immigration year",
 }
 PERSON_YEAR_RULES = {
+    "no_residence_after_arrival": "not resident on 1 January of any study year (no person-year)",
     "resident_before_settlement": "person-year before the settlement year (botid < 0)",
     "no_income_record": "no income record that year (died, emigrated or missing)",
 }
@@ -59,9 +59,15 @@ def run(con: duckdb.DuckDBPyConnection, settings: Settings) -> pd.DataFrame:
     age_step = ("age_outside_window",
                 f"analysis sample (figs 3.8-3.14, models): age outside {settings.min_age}-{settings.max_age}",
                 persons_outside_age, rows_outside_age)
-    flow = sample_flow(persons_in, person_years_in, exclusions, [age_step])
+    persons_unsettled, rows_unsettled = con.execute(
+        f"select count(distinct lopenr), count(*) from person_year where {window} and bosettingskommune is null"
+    ).fetchall()[0]
+    settlement_step = ("no_settlement_municipality",
+                       "fixed-effect models (fig 3.16, kommunebidrag): not resident on 1 January after arrival",
+                       persons_unsettled, rows_unsettled)
+    flow = sample_flow(persons_in, person_years_in, exclusions, [age_step, settlement_step])
     panel_rows, panel_persons = con.execute("select count(*), count(distinct lopenr) from person_year").fetchall()[0]
-    before_age = flow.iloc[-2]
+    before_age = flow.set_index("rule").loc["no_income_record"]  # the panel, before the analysis windows
     if (before_age.person_years_out, before_age.persons_out) != (panel_rows, panel_persons):
         raise AssertionError(
             f"sample flow does not balance: flow says {before_age.persons_out} persons / "

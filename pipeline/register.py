@@ -77,6 +77,7 @@ def build_panel(settings: Settings, meter: StageMeter | None = None) -> dict:
         with meter.stage("municipalities"):
             municipal = municipalities.run(con, settings)
         with meter.stage("export"):  # only now, when every table is built, replace the old outputs
+            export_parquet(con, "refugees", "lopenr", paths.refugees)
             export_parquet(con, "person_year", "lopenr, aar", paths.person_year)
             export_parquet(con, "municipality_year", "kommnr_2020, aar", paths.municipality_year)
     os.chmod(building, PRIVATE_FILE_MODE)

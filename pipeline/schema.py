@@ -26,6 +26,23 @@ PERSON_YEAR: dict[str, str] = {
     "arbeid_utdanning": "sysselsatt or i_utdanning (0/1)",
 }
 
+# One row per person of the study population (methods.md §1: a category, immigrated in the study years,
+# settling before the data end), whether or not the person has a person-year.
+REFUGEES: dict[str, str] = {
+    "lopenr": PERSON_YEAR["lopenr"],
+    "kategori": PERSON_YEAR["kategori"],
+    "kjonn": PERSON_YEAR["kjonn"],
+    "foedselsaar": "birth year (int)",
+    "fodeland_gruppe": PERSON_YEAR["fodeland_gruppe"],
+    "innvandringsaar": PERSON_YEAR["innvandringsaar"],
+    "alder_innvandring": PERSON_YEAR["alder_innvandring"],
+    "bosettingsaar": "innvandringsaar + 1: the 1 January arrival characteristics are read on",
+    "bosettingskommune": PERSON_YEAR["bosettingskommune"] + "; missing when not resident then",
+    "partner_innvandring": PERSON_YEAR["partner_innvandring"],
+    "barn_innvandring": PERSON_YEAR["barn_innvandring"],
+    "utdanning_innvandring": PERSON_YEAR["utdanning_innvandring"],
+}
+
 # One row per 2020 municipality and study year. Shares are fractions in [0, 1]; persons counted
 # are those resident on 1 January of `aar` (methods.md §5). 30-59 measures use age = aar - foedselsaar
 # and that year's income and 1 October education records.

@@ -1,6 +1,8 @@
 -- One row per person in personer with the flags of the person-level sample rules (methods.md §1)
 -- and, for the study population, the characteristics fixed at arrival (methods.md §2).
 -- Settlement year s = immigration year + 1: the 1 January on which arrival characteristics are read.
+-- A person not resident on 1 January of s stays in the study population with no settlement municipality
+-- (bosettingskommune null); only the analyses that need one leave them out.
 create or replace temp table refugee_candidates as
 with persons as (
     select
@@ -32,7 +34,6 @@ final as (
             when persons.innvandringsaar is null then 'no_immigration_date'
             when persons.innvandringsaar < getvariable('first_year') then 'immigrated_before_study'
             when persons.innvandringsaar >= getvariable('last_year') then 'settlement_after_study'
-            when settlement.bosettingskommune is null then 'not_resident_after_arrival'
         end as excluded_by
     from persons
     left join settlement using (lopenr)

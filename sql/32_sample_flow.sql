@@ -62,8 +62,17 @@ person_year_level as (
         group by excluded_by, rank
     ) as rows_removed
     left join persons_removed on persons_removed.last_rank = rows_removed.rank
+),
+
+no_residence as (
+    -- study-population persons with no residence row from their immigration year on: no person-year at all
+    select 'no_residence_after_arrival' as rule, count(*) as persons, 0 as person_years
+    from refugees
+    anti join person_year_candidates using (lopenr)
 )
 
 select 'person' as level, rule, persons, person_years from person_level
+union all
+select 'person_year' as level, rule, persons, person_years from no_residence
 union all
 select 'person_year' as level, rule, persons, person_years from person_year_level;

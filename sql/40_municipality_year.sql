@@ -82,6 +82,7 @@ settled_study_population as (
         count(*) filter (where kategori = 'asyl') as bosatt_asyl,
         count(*) filter (where kategori = 'familie') as bosatt_familie
     from refugees
+    where bosettingskommune is not null
     group by all
 ),
 

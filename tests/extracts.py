@@ -53,6 +53,8 @@ def tiny_extract() -> dict[str, pd.DataFrame]:
         person("R8", 2, 1992, "456", "B", "712", "2011-02-01"),
         # R9 asyl 2013, never resident on 1 Jan 2014 (left again)
         person("R9", 1, 1988, "564", "B", "712", "2013-03-03"),
+        # R10 asyl 2013, abroad on 1 Jan 2014, resident in Halden from 2015: no settlement municipality
+        person("R10", 2, 1984, "564", "B", "712", "2013-05-05"),
         # N1, N2 Norwegians
         person("N1", 1, 1975), person("N2", 2, 1960),
     ])
@@ -66,6 +68,7 @@ def tiny_extract() -> dict[str, pd.DataFrame]:
         + [("R7", y, "0301") for y in range(2014, 2021)]
         + [("R8", 2012, "1756")] + [("R8", y, "1756") for y in range(2013, 2018)]
         + [("R8", y, "5053") for y in range(2018, 2021)]
+        + [("R10", y, "0101") for y in (2015, 2016)]
         + [("N1", y, "0301") for y in YEARS] + [("N2", y, "0101") for y in YEARS if y < 2020]
         + [("N2", 2020, "3001")]
     )
@@ -76,7 +79,7 @@ def tiny_extract() -> dict[str, pd.DataFrame]:
         ("R3", 2016): 0, ("R3", 2017): 0, ("R3", 2018): 0,
         ("R6", 2012): 10_000, ("R6", 2013): 200_000,
         ("R7", 2013): 0, ("R8", 2011): 0, ("R8", 2012): 0, ("R8", 2013): -5_000,
-        ("R9", 2013): 0,
+        ("R9", 2013): 0, ("R10", 2013): 0, ("R10", 2015): 300_000, ("R10", 2016): 0,
     }
     for (who, rows) in (("R1", range(2017, 2021)), ("R2", range(2019, 2021)), ("R3", range(2019, 2021)),
                         ("R4", YEARS), ("R7", range(2014, 2021)), ("R8", range(2014, 2021)),

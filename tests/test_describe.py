@@ -12,7 +12,7 @@ from pipeline import describe, runlog
 from pipeline.config import load_settings
 from pipeline.io import write_parquet
 from pipeline.schema import MUNICIPALITY_YEAR, PERSON_YEAR
-from tests.fixtures.simulated_panel import simulate_panel
+from tests.fixtures.simulated_panel import refugees_of, simulate_panel
 
 DEFAULTS = dict(kategori="asyl", kjonn=1, fodeland_gruppe="syria", innvandringsaar=2015, alder_innvandring=30,
                 bosettingskommune="0301", kommnr_2020="0301", partner_innvandring=0, barn_innvandring=0,
@@ -35,7 +35,7 @@ def test_composition_shares_by_hand():
     for pid, sex in [("A", 1), ("B", 2), ("C", 2)]:
         rows += [dict(lopenr=pid, aar=2016, kjonn=sex), dict(lopenr=pid, aar=2017, kjonn=sex)]
     rows.append(dict(lopenr="D", aar=2017, kategori="familie", innvandringsaar=2016, kjonn=2))
-    persons = describe.first_rows(person_years(rows))
+    persons = describe.arrivals(refugees_of(person_years(rows)))
     table = describe.composition(persons, "kjonn", (1, 2))
     asyl = table[table["kategori"] == "asyl"].set_index("kjonn")
     assert asyl.loc[1, "share_pct"] == pytest.approx(100 / 3, abs=1e-3)
@@ -51,7 +51,7 @@ def test_adults_only_and_age_bands():
     rows = [dict(lopenr="K", aar=2016, alder_innvandring=19, partner_innvandring=1),
             dict(lopenr="L", aar=2016, alder_innvandring=20, partner_innvandring=1),
             dict(lopenr="M", aar=2016, alder_innvandring=64, partner_innvandring=0)]
-    persons = describe.first_rows(person_years(rows))
+    persons = describe.arrivals(refugees_of(person_years(rows)))
     table = describe.composition(persons, "partner_innvandring", (0, 1), adults_only=True).set_index("partner_innvandring")
     assert table.loc[1, "share_pct"] == 50.0 and table.loc[0, "n_persons"] == 2  # K (19) left out
     bands = describe.age_band(pd.Series([0, 9, 10, 19, 20, 59, 60, 75]))
@@ -83,10 +83,12 @@ def test_share_by_botid_by_hand_and_age_window():
     assert list(dict.fromkeys(table.index.get_level_values("outcome"))) == list(describe.OUTCOMES)
 
 
-def test_first_rows_takes_arrival_characteristics_from_the_first_year():
-    rows = [dict(lopenr="Q", aar=2018, barn_innvandring=2), dict(lopenr="Q", aar=2017, barn_innvandring=1)]
-    persons = describe.first_rows(person_years(rows))
-    assert len(persons) == 1 and persons.loc[0, "aar"] == 2017 and persons.loc[0, "barn_innvandring"] == 1
+def test_arrivals_count_persons_without_a_person_year():
+    # T settled in 2016 but left before any person-year: counted as settled in figs 3.1-3.7
+    refugees = refugees_of(person_years([dict(lopenr="S", aar=2016)]))
+    refugees = pd.concat([refugees, refugees.assign(lopenr="T", bosettingskommune=None)], ignore_index=True)
+    counts = describe.settled_counts(describe.arrivals(refugees)).set_index(["kategori", "innvandringsaar"])
+    assert counts.loc[("asyl", 2015), "n_persons"] == 2
 
 
 def test_share_by_botid_matches_duckdb():
@@ -177,6 +179,7 @@ def test_run_end_to_end(tmp_path):
     py, mun = simulate_panel(seed=5, n_persons=4000, n_municipalities=15)
     settings = load_settings(input=tmp_path / "in", work=tmp_path / "work", out=tmp_path / "out")
     write_parquet(py, settings.paths.person_year)
+    write_parquet(refugees_of(py), settings.paths.refugees)
     write_parquet(mun, settings.paths.municipality_year)
     written = describe.run(settings)
     names = {p.name for p in written}

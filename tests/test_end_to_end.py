@@ -103,7 +103,8 @@ def test_sample_flow_balances_with_injected_faults(synthetic, tmp_path):
         (data / path.name).write_bytes(path.read_bytes())
     personer = pd.read_parquet(data / "personer.parquet")
     panel_like = personer[personer.innvandringsgrunn.isin(["711", "712", "741"])
-                          & (pd.to_datetime(personer.innvandringsdato).dt.year.between(2011, 2015))]
+                          & (pd.to_datetime(personer.innvandringsdato).dt.year.between(2011, 2015))
+                          & (personer.foedselsaar <= 1985)]
     victims = panel_like.lopenr.head(3).tolist()
     personer.loc[personer.lopenr == victims[0], "innvandringsgrunn"] = "999"
     personer.to_parquet(data / "personer.parquet", index=False)
@@ -126,10 +127,13 @@ def test_sample_flow_balances_with_injected_faults(synthetic, tmp_path):
     assert flow.person_years_in.iloc[0] == len(bosted[bosted.aar.between(2010, 2020)])
     panel = pd.read_parquet(tmp_path / "work" / "panel" / "person_year.parquet")
     assert victims[0] not in set(panel.lopenr)
-    assert victims[2] not in set(panel.lopenr)
     assert not ((panel.lopenr == victims[1]) & (panel.aar == 2018)).any()
+    # not resident on 1 January after arrival: kept, without a settlement municipality
+    refugees = pd.read_parquet(tmp_path / "work" / "panel" / "refugees.parquet").set_index("lopenr")
+    assert pd.isna(refugees.loc[victims[2], "bosettingskommune"])
+    assert panel.loc[panel.lopenr == victims[2], "bosettingskommune"].isna().all()
     by_rule = flow.set_index("rule")
-    assert by_rule.loc["not_resident_after_arrival", "persons_excluded"] >= 1
+    assert by_rule.loc["no_settlement_municipality", "persons_excluded"] >= 1
     assert by_rule.loc["no_income_record", "person_years_excluded"] >= 1
     last_before_age = by_rule.loc["no_income_record"]
     assert (last_before_age.persons_out, last_before_age.person_years_out) == (panel.lopenr.nunique(), len(panel))

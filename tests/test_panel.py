@@ -133,13 +133,25 @@ def test_sample_flow_excludes_by_each_rule_and_balances(tiny):
     assert by_rule.loc["not_refugee_category", "persons_excluded"] == 3      # N1, N2, R7 (713)
     assert by_rule.loc["immigrated_before_study", "persons_excluded"] == 1   # R4
     assert by_rule.loc["settlement_after_study", "persons_excluded"] == 1    # R5
-    assert by_rule.loc["not_resident_after_arrival", "persons_excluded"] == 1  # R9
+    assert by_rule.loc["no_residence_after_arrival", "persons_excluded"] == 1  # R9: no person-year
     for column in ("persons", "person_years"):
         assert (flow[f"{column}_in"] - flow[f"{column}_excluded"] == flow[f"{column}_out"]).all()
         assert (flow[f"{column}_in"].iloc[1:].to_numpy() == flow[f"{column}_out"].iloc[:-1].to_numpy()).all()
     assert flow.persons_in.iloc[0] == len(tiny_extract()["personer"])
     before_age = by_rule.loc["no_income_record"]
     assert (before_age.persons_out, before_age.person_years_out) == (panel.lopenr.nunique(), len(panel))
+
+
+def test_a_person_abroad_on_the_settlement_date_stays_without_a_settlement_municipality(tiny):
+    settings, result, panel = tiny
+    r10 = panel[panel.lopenr == "R10"]
+    assert r10.aar.tolist() == [2015, 2016] and r10.botid.tolist() == [1, 2]
+    assert r10.bosettingskommune.isna().all() and r10.kommnr_2020.tolist() == ["3001", "3001"]
+    refugees = pd.read_parquet(settings.paths.refugees).set_index("lopenr")
+    assert {"R9", "R10"} <= set(refugees.index) and refugees.bosettingskommune.isna().sum() == 2
+    flow = result["flow"].set_index("rule")
+    assert (flow.loc["no_settlement_municipality", "persons_excluded"],
+            flow.loc["no_settlement_municipality", "person_years_excluded"]) == (1, 2)
 
 
 def test_panel_has_the_output_contract_columns_and_one_row_per_person_year(tiny):

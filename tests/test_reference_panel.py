@@ -31,4 +31,4 @@ def test_panel_runs_on_the_klass_crosswalk_with_old_codes(tmp_path):
     assert panel.loc[panel.lopenr == "R2", "bosettingskommune"].unique().tolist() == ["5001"]
     table = pd.read_parquet(settings.paths.municipality_year)
     assert table.kommnr_2020.nunique() == 356
-    assert table.loc[(table.kommnr_2020 == "3001") & (table.aar == 2015), "befolkning"].item() == 2  # R4, N2
+    assert table.loc[(table.kommnr_2020 == "3001") & (table.aar == 2015), "befolkning"].item() == 3  # R4, R10, N2
