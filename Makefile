@@ -11,7 +11,7 @@ WORK ?= work
 OUT ?= output
 DIRS := --input $(DATA) --work $(WORK) --out $(OUT)
 
-.PHONY: all venv synth panel describe estimate figures check test bench clean help
+.PHONY: all venv synth panel describe estimate figures compare check test bench clean help
 
 all: $(OUT)/manifest.json ## Generate synthetic data, run every stage, check the outputs
 	$(PY) cli.py disclosure-check $(DIRS)
@@ -49,7 +49,11 @@ figures: $(OUT)/figures/fig3_01.png ## Render every figure
 $(OUT)/figures/fig3_01.png: $(OUT)/tables/table3_1.csv $(OUT)/tables/table3_3.csv $(wildcard figures/*.py) pipeline/render.py
 	$(PY) cli.py figures $(DIRS)
 
-$(OUT)/manifest.json: $(OUT)/figures/fig3_01.png pipeline/manifest.py
+compare: $(OUT)/tables/report_comparison.csv ## This run beside the report's published numbers
+$(OUT)/tables/report_comparison.csv: $(OUT)/figures/fig3_01.png pipeline/compare.py reference_data/report_numbers.csv
+	$(PY) cli.py compare-report $(DIRS)
+
+$(OUT)/manifest.json: $(OUT)/tables/report_comparison.csv pipeline/manifest.py
 	$(PY) cli.py manifest $(DIRS)
 
 check: ## Disclosure check of the output directory

@@ -139,6 +139,17 @@ def manifest(input: Optional[Path] = InputOpt, work: Optional[Path] = WorkOpt, o
     typer.echo(str(run(settings)))
 
 
+@app.command("compare-report")
+def compare_report(input: Optional[Path] = InputOpt, work: Optional[Path] = WorkOpt, out: Optional[Path] = OutOpt,
+                   config: Optional[Path] = ConfigOpt) -> None:
+    """This run's numbers beside the report's published ones (reads only the output directory)."""
+    from pipeline.compare import run
+
+    settings = settings_from(config, input, work, out)
+    for path in run(settings):
+        typer.echo(str(path))
+
+
 @app.command("disclosure-check")
 def disclosure_check(input: Optional[Path] = InputOpt, work: Optional[Path] = WorkOpt,
                      out: Optional[Path] = OutOpt, config: Optional[Path] = ConfigOpt) -> None:
@@ -186,7 +197,7 @@ def bench(
 def run_all(input: Optional[Path] = InputOpt, work: Optional[Path] = WorkOpt, out: Optional[Path] = OutOpt,
             config: Optional[Path] = ConfigOpt, language: Optional[str] = LanguageOpt,
             seed: Optional[int] = typer.Option(None, help="Seed of the synthetic data, for the manifest.")) -> None:
-    """Every stage in order: panel, describe, estimate, figures, manifest, disclosure check."""
+    """Every stage in order: panel, describe, estimate, figures, compare-report, manifest, disclosure check."""
     from pipeline.run_all import run
 
     settings = settings_from(config, input, work, out, language=language, seed=seed)

@@ -20,6 +20,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SQL_DIR = PROJECT_ROOT / "sql"
 REFERENCE_DATA_DIR = PROJECT_ROOT / "reference_data"
 DEFAULT_CONFIG = PROJECT_ROOT / "config" / "default.toml"
+PUBLISHED_NUMBERS = REFERENCE_DATA_DIR / "report_numbers.csv"
 
 Normalisation = Literal["reference", "mean"]
 CATEGORIES = ("overforing", "asyl", "familie")
@@ -66,6 +67,15 @@ class Paths:
     @property
     def tables(self) -> Path:
         return self.out / "tables"
+
+    @property
+    def report_comparison_csv(self) -> Path:
+        """This run beside the report's published numbers (compare-report)."""
+        return self.tables / "report_comparison.csv"
+
+    @property
+    def report_comparison_md(self) -> Path:
+        return self.tables / "report_comparison.md"
 
     @property
     def figures(self) -> Path:

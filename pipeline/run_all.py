@@ -1,20 +1,23 @@
 """The `all` command: every stage in order, then the manifest and the disclosure check."""
 from __future__ import annotations
 
-from pipeline import describe, disclosure_check, estimate, manifest, render
+from pipeline import compare, describe, disclosure_check, estimate, manifest, render
 from pipeline.config import Settings
 from pipeline.register import build_panel
 from pipeline.runlog import StageMeter
 
 
 def run_stages(settings: Settings, meter: StageMeter) -> None:
-    """Panel, describe, estimate and figures, each timed by `meter` (also used by `bench`)."""
+    """Panel, describe, estimate, figures and the comparison with the report, each timed by `meter`
+    (also used by `bench`)."""
     build_panel(settings, meter)
     with meter.stage("describe"):
         describe.run(settings)
     estimate.run(settings, meter)
     with meter.stage("figures"):
         render.run(settings)
+    with meter.stage("compare_report"):
+        compare.run(settings)
 
 
 def run(settings: Settings, *, show: bool = True) -> list[str]:

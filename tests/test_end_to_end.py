@@ -25,7 +25,7 @@ runner = CliRunner()
 SCALE = 0.01
 REPORT_TABLES = [f"fig3_{n:02d}.csv" for n in (*range(1, 15), 17, 18, 19, 20)] + [
     "table3_1.csv", "table3_2.csv", "table3_3.csv", "fig3_15_coefficients.csv",
-    "fig3_16_r2_decomposition.csv", "kommunebidrag.csv"]
+    "fig3_16_r2_decomposition.csv", "kommunebidrag.csv", "report_comparison.csv", "report_comparison.md"]
 
 
 def digest_tree(directory: Path, suffixes=(".csv", ".md", ".tex", ".png", ".pdf", ".parquet")) -> dict[str, str]:
@@ -205,3 +205,7 @@ def test_all_on_a_tiny_extract_suppresses_everything_small_and_names_a_missing_r
     assert result.exit_code == 0, result.stderr
     coefficients = pd.read_csv(tmp_path / "out" / "tables" / "fig3_15_coefficients.csv", dtype=str)
     assert (coefficients[["estimate", "n_persons", "r2"]] == "prikket").all().all()
+    comparison = pd.read_csv(tmp_path / "out" / "tables" / "report_comparison.csv", dtype=str, keep_default_na=False)
+    fig3_15 = comparison[comparison["id"].str.startswith(("sample.", "fig3_15."))]
+    assert len(fig3_15) == 6 and (fig3_15["status"] == "missing").all()
+    assert fig3_15["note"].str.contains("suppressed").all()
