@@ -150,6 +150,17 @@ def compare_report(input: Optional[Path] = InputOpt, work: Optional[Path] = Work
         typer.echo(str(path))
 
 
+@app.command("calibration-check")
+def calibration_check(input: Optional[Path] = InputOpt, work: Optional[Path] = WorkOpt, out: Optional[Path] = OutOpt,
+                      config: Optional[Path] = ConfigOpt) -> None:
+    """Synthetic data only: tables 3.2 and 3.3 over all municipalities (from WORK) beside the report; writes to WORK."""
+    from data_synthetic.calibration import run
+
+    settings = settings_from(config, input, work, out)
+    for path in run(settings):
+        typer.echo(str(path))
+
+
 @app.command("disclosure-check")
 def disclosure_check(input: Optional[Path] = InputOpt, work: Optional[Path] = WorkOpt,
                      out: Optional[Path] = OutOpt, config: Optional[Path] = ConfigOpt) -> None:

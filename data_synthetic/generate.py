@@ -15,7 +15,9 @@ import pyarrow.parquet as pq
 from data_synthetic import parameters as P
 from data_synthetic.geography import YEARS, build_geography
 from data_synthetic.population import simulate
-from data_synthetic.registers import Context, arrival_covariates, lopenr_array, personer_table, year_tables
+from data_synthetic.effects import SECOND_STAGE, characteristics, contribution_persons, municipality_effects
+from data_synthetic.registers import (Context, arrival_covariates, general_draws, lopenr_array, personer_table,
+                                      year_streams, year_tables)
 from pipeline.config import REFERENCE_DATA_DIR
 from pipeline.io import atomic_path, write_json
 
@@ -27,15 +29,6 @@ def grunnbelop(first_year: int, last_year: int) -> dict[int, int]:
     with open(REFERENCE_DATA_DIR / "grunnbelop.csv", encoding="utf-8") as fh:
         rows = {int(r["aar"]): int(r["g"]) for r in csv.DictReader(fh)}
     return {y: rows[y] for y in range(first_year, last_year + 1)}
-
-
-def municipality_effects(pop2010: np.ndarray, centrality: np.ndarray, rng: np.random.Generator) -> dict[str, np.ndarray]:
-    """alpha_m = g_lnpop (ln pop2010_m - mean) + g_cent (index_m - mean)/100 + u_m, u_m ~ N(0, sd_u)."""
-    b = P.PLANTED
-    ln_pop = np.log(pop2010)
-    u = rng.normal(0, b["sd_u"], len(pop2010))
-    alpha = b["g_lnpop"] * (ln_pop - ln_pop.mean()) + b["g_cent"] * (centrality - centrality.mean()) / 100 + u
-    return {"alpha": alpha, "u": u, "ln_pop": ln_pop}
 
 
 def _write_parquet(table: pa.Table, path: Path) -> Path:
@@ -55,26 +48,27 @@ def run(out_dir: Path, *, scale: float = 0.05, seed: int = 2024, first_year: int
     rng = np.random.default_rng(seed)
     geo = build_geography()
     pop = simulate(geo, scale=scale, rng=rng)
-    kommuner = geo.kommuner_2020
-    pop2010 = np.bincount(geo.unit_muni[pop.unit[pop.unit[:, 0] >= 0, 0]], minlength=len(kommuner)).astype(float)
-    effects = municipality_effects(pop2010, kommuner["sentralitetsindeks"].to_numpy(), rng)
     ids, rank = lopenr_array(pop.n, rng)
     order = np.argsort(rank, kind="stable")
     g = grunnbelop(first_year, last_year)
     ctx = Context(geo=geo, pop=pop, ids=ids, order=order, g=g, covariates=arrival_covariates(pop, geo),
-                  alpha=effects["alpha"])
+                  eta=rng.standard_normal(pop.n))
+    # the characteristics year's registers are drawn here and again (identically) when written
+    chars = characteristics(ctx, general_draws(ctx, P.CHARACTERISTICS_YEAR, year_streams(seed, P.CHARACTERISTICS_YEAR)[0]))
+    effects = municipality_effects(chars, contribution_persons(ctx, max_botid=P.CONTRIBUTION_MAX_BOTID), rng)
+    ctx.alpha = effects["alpha"]
 
     written = [_write_parquet(personer_table(ctx), out_dir / "personer.parquet")]
     stats: dict = {}
     row_counts: dict[str, int] = {}
     with _YearlyWriters(out_dir) as writers:
         for t in YEARS:
-            for name, table in year_tables(ctx, t, rng, stats).items():
+            for name, table in year_tables(ctx, t, seed, stats).items():
                 writers.write(name, table)
                 row_counts[name] = row_counts.get(name, 0) + table.num_rows
         written += writers.paths()
     written += _reference_tables(geo, g, out_dir)
-    truth = _truth(ctx, effects, pop2010, stats, scale=scale, seed=seed)
+    truth = _truth(ctx, effects, chars, stats, scale=scale, seed=seed)
     truth["row_counts"] = {"personer": pop.n, **row_counts}
     written.append(write_json(truth, out_dir / "truth.json"))
     return written
@@ -133,23 +127,26 @@ def _reference_tables(geo, g: dict[int, int], out_dir: Path) -> list[Path]:
     return [_write_parquet(tab, out_dir / f"{name}.parquet") for name, tab in tables.items()]
 
 
-def _truth(ctx: Context, effects: dict, pop2010: np.ndarray, stats: dict, *, scale: float, seed: int) -> dict:
+def _truth(ctx: Context, effects: dict, chars, stats: dict, *, scale: float, seed: int) -> dict:
     b = P.PLANTED
     codes = ctx.geo.kommuner_2020["kommnr_2020"].tolist()
-    alpha = effects["alpha"]
     ref = codes.index("0301")
     c = ctx.pop.cols
     arrivals = {
         cat: np.bincount(c["innv_year"][c["category"] == i] - YEARS[0], minlength=len(YEARS)).tolist()
         for i, cat in enumerate(P.CATEGORY_NAMES)
     }
+    by_code = lambda values: {code: float(v) for code, v in zip(codes, values)}
+    alpha = effects["alpha"]
+    spec = P.MUNICIPALITY_EFFECTS
     return {
         "description": "Planted parameters of the synthetic data (data_synthetic/DGP.md). Outcome scale: probability (0-1); "
                        "multiply by 100 for percentage points.",
         "seed": seed, "scale": scale,
         "model": "p = b0 + b_kategori + b_botid[botid] + b_country + b_innvandringsaar + b_age*a + b_age2*a^2 + b_sex "
-                 "+ b_children + b_partner + b_education + alpha[bosettingskommune] + v_person; "
-                 f"clipped to [{P.P_MIN}, {P.P_MAX}]; a = innvandringsaar - foedselsaar; reference levels have 0",
+                 "+ b_children + b_partner + b_education + alpha[kategori][bosettingskommune] + v_person; "
+                 f"clipped to [{P.P_MIN}, {P.P_MAX}]; a = innvandringsaar - foedselsaar; reference levels have 0; "
+                 "alpha = 0 without a settlement municipality",
         "sample": "refugee person-years (711, 712, 741-743 arriving 2010+), resident 1 January t with an income record for t, "
                   "botid = t - innvandringsaar - 1 >= 0, age t - foedselsaar in 20-69",
         "b0": b["b0"],
@@ -165,18 +162,27 @@ def _truth(ctx: Context, effects: dict, pop2010: np.ndarray, stats: dict, *, sca
         "b_education": {str(k): v for k, v in b["b_education"].items()},
         "sd_person": b["sd_person"],
         "sd_person_note": "v_person ~ N(0, sd_person), independent of every regressor: a person-level random effect",
+        "persistence": b["persistence"],
+        "persistence_note": "y = 1 when Phi(sqrt(rho) eta_person + sqrt(1 - rho) e_year) < p: P(y = 1) = p each year, "
+                            "one person's years correlated (rho = persistence)",
         "municipality_effects": {
-            "formula": "alpha_m = g_lnpop*(ln pop2010_m - mean) + g_cent*(sentralitetsindeks_m - mean)/100 + u_m",
-            "g_lnpop": b["g_lnpop"], "g_cent": b["g_cent"], "sd_u": b["sd_u"],
-            "g_lnpop_characteristic": "ln of the number of persons resident 1 January 2010 (bosted) in the 2020 municipality "
-                                      "structure (kommuneendringer); the mean is over the 356 municipalities, unweighted",
-            "g_cent_characteristic": "sentralitetsindeks of kommuner_2020; mean over the 356 municipalities, unweighted",
-            "alpha": {code: float(a) for code, a in zip(codes, alpha)},
-            "alpha_mean_zero": {code: float(a) for code, a in zip(codes, alpha - alpha.mean())},
-            "alpha_reference_0301": {code: float(a) for code, a in zip(codes, alpha - alpha[ref])},
-            "u": {code: float(u) for code, u in zip(codes, effects["u"])},
-            "pop2010": {code: int(p) for code, p in zip(codes, pop2010)},
-            "sd_alpha": float(alpha.std()),
+            "formula": "alpha[c][m] = (sum_k gamma[c][k] (z_mk - mean_k) + u[c][m]) / 100, z the table 3.3 characteristics "
+                       "of the characteristics year as the pipeline computes them; u orthogonal to z",
+            "characteristics_year": P.CHARACTERISTICS_YEAR,
+            "characteristics": {name: by_code(chars[name]) for name in SECOND_STAGE},
+            "target_slopes_pp": {cat: {name: P.published_slopes()[cat][name][0] for name in SECOND_STAGE}
+                                 for cat in P.CATEGORY_NAMES},
+            "planted_slopes_pp": effects["slopes_planted"],
+            "planted_over_municipalities": effects["municipalities"],
+            "planted_over_note": "slopes planted (and u orthogonal to z) over the settlement municipalities with a person-year "
+                                 f"of the category at botid 0-{P.CONTRIBUTION_MAX_BOTID} in the study sample",
+            "gamma_pp": effects["gamma"], "ridge": effects["ridge"],
+            "sd_u_pp": spec["sd_u"], "common_share": spec["common_share"], "max_fitted_sd_pp": spec["max_fitted_sd"],
+            "alpha": {cat: by_code(alpha[i]) for i, cat in enumerate(P.CATEGORY_NAMES)},
+            "alpha_mean_zero": {cat: by_code(alpha[i] - alpha[i].mean()) for i, cat in enumerate(P.CATEGORY_NAMES)},
+            "alpha_reference_0301": {cat: by_code(alpha[i] - alpha[i][ref]) for i, cat in enumerate(P.CATEGORY_NAMES)},
+            "u_pp": {cat: by_code(effects["u"][i]) for i, cat in enumerate(P.CATEGORY_NAMES)},
+            "sd_alpha": {cat: float(alpha[i].std()) for i, cat in enumerate(P.CATEGORY_NAMES)},
         },
         "clipping": {"rows": stats.get("rows", 0), "clipped_rows": stats.get("clipped", 0),
                      "clipped_share": stats.get("clipped", 0) / max(stats.get("rows", 0), 1),

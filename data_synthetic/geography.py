@@ -275,7 +275,7 @@ def _naering(rng: np.random.Generator, codes: np.ndarray, size: np.ndarray, z: n
     """Employment 2010 by SN2007 section (scale 1): primary higher in rural places, manufacturing noisy."""
     n = len(codes)
     shares = rng.gamma(20, 1 / 20, (n, len(_SECTION_BASE))) * _SECTION_BASE
-    primary = (0.07 - 0.04 * z + rng.normal(0, 0.035, n)).clip(0.003, 0.30)
+    primary = (0.07 - 0.04 * z + rng.normal(0, 0.045, n)).clip(0.003, 0.30)
     manufacturing = (0.106 + rng.gamma(1.5, 0.05, n) - 0.075).clip(0.01, 0.40)
     rest = shares.copy()
     rest[:, [0, 2]] = 0

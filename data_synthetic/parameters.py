@@ -6,7 +6,12 @@ linearly interpolated. DGP.md explains each block.
 """
 from __future__ import annotations
 
+import csv
+from functools import lru_cache
+
 import numpy as np
+
+from pipeline.config import PUBLISHED_NUMBERS
 
 YEARS = tuple(range(2010, 2021))
 CATEGORY_NAMES = ("overforing", "asyl", "familie")
@@ -14,13 +19,34 @@ CATEGORY_NAMES = ("overforing", "asyl", "familie")
 # --- refugee arrivals per year (persons, scale 1) -------------------------------------------------
 ARRIVALS: dict[str, tuple[int, ...]] = {
     #              2010  2011  2012  2013  2014  2015  2016  2017  2018  2019  2020
-    "overforing": (1260, 1490, 1260, 1040, 1490, 2760, 3790, 3220, 2760, 3450, 2070),
-    "asyl":       (4020, 3450, 4020, 4020, 4600, 5750, 10920, 6320, 2070, 1380, 920),
-    "familie":    (2880, 3100, 3220, 3220, 3450, 3680, 4830, 6900, 4140, 2530, 1490),
+    "overforing": (1370, 1620, 1370, 1130, 1620, 3010, 4130, 3510, 3010, 3760, 2260),
+    "asyl":       (4380, 3760, 4380, 4380, 5010, 6270, 11900, 6890, 2260, 1500, 1000),
+    "familie":    (3140, 3380, 3510, 3510, 3760, 4010, 5260, 7520, 4510, 2760, 1620),
 }
 OTHER_FLIGHT_PER_YEAR = 300          # 713 / 71: refugee background, not a study category
-NONREFUGEE_ARRIVALS = (52_000, 58_000, 57_000, 53_000, 50_000, 45_000, 38_000, 34_000, 32_000, 35_000, 28_000)
+NONREFUGEE_ARRIVALS = (36_000, 40_000, 39_000, 36_000, 34_000, 31_000, 26_000, 23_000, 22_000, 23_000, 19_000)
 NONREFUGEE_REASONS = (("21", 0.55), ("31", 0.33), ("81", 0.12))   # work, family (non-refugee), education
+
+# --- municipalities and the stock (population.py) ----------------------------------------------------
+# latent municipality traits: zc = standardised centrality; *_zc the loading on it, *_sd the own noise
+MUNICIPAL = {
+    "employment_zc": 0.12, "employment_sd": 0.15,
+    "income_zc": 0.045, "income_sd": 0.07,
+    "higher_ed_mean": 0.31, "higher_ed_zc": 0.05, "higher_ed_sd": 0.065,
+    "immigrant_mean": 0.055, "immigrant_zc": 0.012, "immigrant_spread": 0.02,
+    "benefit_sd": 0.25,
+    # immigrants of the 2010 stock with a refugee-related reason: logit-normal around this share
+    "stock_refugee_share": 0.28, "stock_refugee_sd": 1.1,
+}
+NONREFUGEE_HIGHER_EDUCATION = 0.20            # share of non-refugee immigrants with higher education
+# settlement of resettled and asylum refugees (and family migrants without an anchor): weight
+# size^power * exp(propensity); a share of municipalities, smaller ones more often, settles none of a category
+SETTLEMENT = {"power": {"overforing": 0.8, "asyl": 0.8, "familie": 0.8},
+              "declines": {"overforing": 0.11, "asyl": 0.015, "familie": 0.10}, "decline_noise": 0.6}
+FAMILIE_ANCHOR_MALE_WEIGHT = 1.5              # a male single refugee is this much likelier to be joined
+FAMILIE_ANCHOR_YEARS = 2.0                    # ... and one who arrived y years ago by exp(-y / this)
+NONREFUGEE_EMPLOYABILITY = -0.1               # shift of the persistent employment factor z of non-refugee immigrants
+HEAD_AGE_GAMMA = {"overforing": (1.6, 6.3), "asyl": (1.6, 6.0)}   # age of household heads = 19 + gamma(shape, scale)
 
 # --- countries --------------------------------------------------------------------------------------
 # SSB 3-digit codes. The eight named groups of methods.md §2 first, then "other" countries.
@@ -56,10 +82,10 @@ NONREFUGEE_COUNTRIES = (("131", 0.22), ("136", 0.09), ("106", 0.10), ("101", 0.0
 # share female among adult singles/heads, partner share of adults, P(children | adult), mean extra children
 HOUSEHOLDS: dict[str, dict[int, dict[str, float]]] = {
     "overforing": {
-        2010: dict(female_single=0.70, partner=0.50, children=0.70, extra_children=1.2),
-        2014: dict(female_single=0.66, partner=0.52, children=0.72, extra_children=1.4),
-        2016: dict(female_single=0.50, partner=0.66, children=0.80, extra_children=1.9),
-        2020: dict(female_single=0.50, partner=0.66, children=0.82, extra_children=2.1),
+        2010: dict(female_single=0.55, partner=0.40, children=0.70, extra_children=1.2),
+        2014: dict(female_single=0.55, partner=0.42, children=0.72, extra_children=1.4),
+        2016: dict(female_single=0.45, partner=0.66, children=0.80, extra_children=1.9),
+        2020: dict(female_single=0.45, partner=0.66, children=0.82, extra_children=2.1),
     },
     "asyl": {
         2010: dict(female_single=0.18, partner=0.16, children=0.16, extra_children=0.8),
@@ -96,25 +122,57 @@ EDUCATION_LEVELS = {
 # p = b0 + b_kategori + b_botid + b_country + b_innvandringsaar + b_age*a + b_age2*a^2 + b_sex + b_children
 #     + b_partner + b_education + alpha[settlement municipality] + v_person, clipped to [P_MIN, P_MAX]
 PLANTED = {
-    "b0": 0.125,
-    "b_kategori": {"asyl": 0.0, "overforing": -0.02, "familie": 0.06},
-    "b_botid": {0: 0.0, 1: 0.08, 2: 0.21, 3: 0.31, 4: 0.38, 5: 0.42, 6: 0.44, 7: 0.45, 8: 0.46, 9: 0.465, 10: 0.47},
-    "b_country": {"annet": 0.0, "syria": -0.04, "iran": 0.03, "irak": -0.06, "afghanistan": 0.02,
-                  "sudan": -0.02, "somalia": -0.10, "etiopia": 0.03, "eritrea": 0.02},
+    "b0": 0.05,
+    "b_kategori": {"asyl": 0.0, "overforing": 0.0, "familie": 0.085},
+    "b_botid": {0: 0.0, 1: 0.25, 2: 0.42, 3: 0.53, 4: 0.59, 5: 0.63, 6: 0.65, 7: 0.665, 8: 0.675, 9: 0.68, 10: 0.685},
+    "b_country": {"annet": 0.0, "syria": -0.05, "iran": 0.04, "irak": -0.07, "afghanistan": 0.03,
+                  "sudan": 0.0, "somalia": -0.10, "etiopia": 0.05, "eritrea": 0.02},
     "b_innvandringsaar": {2010: 0.0, 2011: -0.02, 2012: -0.02, 2013: -0.01, 2014: 0.0, 2015: 0.02,
                           2016: 0.02, 2017: 0.0, 2018: -0.01, 2019: -0.01, 2020: 0.0},
-    "b_age": 0.010,
-    "b_age2": -0.00026,
-    "b_sex": {1: 0.0, 2: -0.14},
-    "b_children": {0: 0.0, 1: -0.03, 2: -0.06, 3: -0.10},
-    "b_partner": {0: 0.0, 1: -0.04},
-    "b_education": {0: 0.0, 1: 0.05, 2: 0.12, 3: 0.14, 4: 0.15, 5: 0.13, 99: 0.12},
-    "g_lnpop": -0.006,
-    "g_cent": -0.015,
-    "sd_u": 0.05,
+    "b_age": 0.012,
+    "b_age2": -0.00034,
+    "b_sex": {1: 0.0, 2: -0.17},
+    "b_children": {0: 0.0, 1: -0.05, 2: -0.09, 3: -0.18},
+    "b_partner": {0: 0.0, 1: -0.05},
+    "b_education": {0: 0.0, 1: 0.08, 2: 0.16, 3: 0.18, 4: 0.18, 5: 0.16, 99: 0.17},
     "sd_person": 0.03,
+    "persistence": 0.65,    # correlation of the latent normals of one person's years (Gaussian copula)
 }
 P_MIN, P_MAX = 0.02, 0.98
+
+# --- planted municipality effects (effects.py; DGP.md §4) ---------------------------------------------
+# Per category: bivariate slopes of table 3.3 (read from the published numbers) on the characteristics of
+# CHARACTERISTICS_YEAR; sd_u the SD (pp) of the residual, common_share its part shared by the categories;
+# max_fitted_sd caps the SD (pp) of the part explained by the characteristics; the residual's scale in a
+# municipality is proportional to population^(-size_power) (then rescaled to SD sd_u over municipalities).
+CHARACTERISTICS_YEAR = 2017     # as [municipality] characteristics_year in config/default.toml
+CONTRIBUTION_MAX_BOTID = 9      # as [study] max_botid_contributions
+MUNICIPALITY_EFFECTS = {
+    "sd_u": {"overforing": 7.0, "asyl": 8.0, "familie": 3.5},
+    "common_share": 1.0,
+    "size_power": 0.45,
+    "person_bands": (10, 30, 100),   # u orthogonal to the characteristics within bands of persons per municipality
+    "max_fitted_sd": {"overforing": 4.5, "asyl": 4.5, "familie": 2.5},
+}
+
+# --- general registers (registers.general_draws) --------------------------------------------------------
+# employment index by age band (< 15, 15-19, 20-24, 25-29, 30-59, 60-66, 67-69; 70+ is -2)
+EMPLOYMENT_INDEX_BY_AGE = (-9, -1.3, 0.45, 0.95, 1.40, 0.55, -1.1)
+# income level of the employed in G by age band (< 20, 20-29, 30-59, 60+), before individual factors
+INCOME_LEVEL_G = (1.3, 3.5, 4.8, 4.4)
+
+
+@lru_cache(maxsize=1)
+def published_slopes() -> dict[str, dict[str, tuple[float, float]]]:
+    """Table 3.3 of the report per category: characteristic -> (slope, SE), from the published numbers."""
+    out: dict[str, dict[str, tuple[float, float]]] = {}
+    with open(PUBLISHED_NUMBERS, encoding="utf-8") as fh:
+        for row in csv.DictReader(fh):
+            if row["source"] != "table 3.3":
+                continue
+            key = dict(part.split("=", 1) for part in row["key"].split(";"))
+            out.setdefault(key["gruppe"], {})[key["characteristic"]] = (float(row["published"]), float(row["published_se"]))
+    return out
 
 
 def interpolate(anchors: dict[int, object], year: int) -> np.ndarray:

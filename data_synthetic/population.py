@@ -48,7 +48,10 @@ class Municipal:
     income: np.ndarray        # multiplicative income factor
     higher_ed: np.ndarray     # share with higher education among adults
     immigrant: np.ndarray     # share invkat B in the 2010 stock
+    benefit: np.ndarray       # multiplicative propensity to receive social benefits
+    refugee_share: np.ndarray # share of the 2010 stock's immigrants with a refugee-related reason
     settle_u: np.ndarray      # [3 categories, municipalities] settlement propensity
+    declines: np.ndarray      # [3 categories, municipalities] never settles the category (smaller ones more often)
 
 
 @dataclass
@@ -164,13 +167,25 @@ class _Simulation:
         settle = np.stack([common + rng.normal(0, 0.35, n) - 0.15 * zc,
                            common + rng.normal(0, 0.35, n) - 0.30 * zc,
                            common + rng.normal(0, 0.35, n)])
+        m = P.MUNICIPAL
+        size = np.log(k["pop_weight"].to_numpy())
+        small = -(size - size.mean()) / size.std()
+        declines = np.zeros((3, n), bool)
+        for i, category in enumerate(P.CATEGORY_NAMES):
+            score = small + rng.normal(0, P.SETTLEMENT["decline_noise"], n)
+            declines[i, np.argsort(-score)[: round(P.SETTLEMENT["declines"][category] * n)]] = True
         return Municipal(
             zc=zc,
-            employment=0.12 * zc + rng.normal(0, 0.12, n),
-            income=np.exp(0.07 * zc + rng.normal(0, 0.06, n)),
-            higher_ed=(0.30 + 0.055 * zc + rng.normal(0, 0.04, n)).clip(0.12, 0.6),
-            immigrant=(0.065 + 0.03 * zc + rng.gamma(2, 0.012, n) - 0.024).clip(0.015, 0.30),
+            employment=m["employment_zc"] * zc + rng.normal(0, m["employment_sd"], n),
+            income=np.exp(m["income_zc"] * zc + rng.normal(0, m["income_sd"], n)),
+            higher_ed=(m["higher_ed_mean"] + m["higher_ed_zc"] * zc + rng.normal(0, m["higher_ed_sd"], n)).clip(0.12, 0.6),
+            immigrant=(m["immigrant_mean"] + m["immigrant_zc"] * zc + rng.gamma(2, m["immigrant_spread"], n)
+                       - 2 * m["immigrant_spread"]).clip(0.012, 0.30),
+            benefit=np.exp(rng.normal(0, m["benefit_sd"], n)),
+            refugee_share=1 / (1 + np.exp(-(np.log(m["stock_refugee_share"] / (1 - m["stock_refugee_share"]))
+                                            + rng.normal(0, m["stock_refugee_sd"], n)))),
             settle_u=settle,
+            declines=declines,
         )
 
     def unit_probs(self, year: int, power: float, muni_factor: np.ndarray | None = None) -> np.ndarray:
@@ -208,7 +223,7 @@ class _Simulation:
         invkat = np.select([u < p_b, u < p_b + p_c, u < p_b + p_c + 0.004, u < p_b + p_c + 0.013,
                             u < p_b + p_c + 0.014], [1, 2, 3, 4, 5], 0)
         is_b = invkat == 1
-        refugee_bg = is_b & (rng.random(n) < 0.30)
+        refugee_bg = is_b & (rng.random(n) < self.municipal.refugee_share[muni])
         fodeland = np.zeros(n, np.int16)
         fodeland[refugee_bg] = _draw_codes(rng, P.STOCK_REFUGEE_COUNTRIES, refugee_bg.sum())
         other_b = is_b & ~refugee_bg
@@ -361,12 +376,13 @@ class _Simulation:
         if t + 1 not in YEARS:
             return np.full(k, -1)
         if category is None:
-            factor = np.exp(0.35 * self.municipal.zc)
+            # non-refugee immigrants follow the municipality's existing immigrant share (labour demand)
+            factor = np.exp(0.15 * self.municipal.zc) * self.municipal.immigrant / self.municipal.immigrant.mean()
             return self.rng.choice(self.geo.n_units, size=k, p=self.unit_probs(t + 1, 1.05, factor))
-        w_muni = np.exp(self.municipal.settle_u[category])
-        # municipality weight pop^0.8, spread over its units by population
+        w_muni = np.exp(self.municipal.settle_u[category]) * ~self.municipal.declines[category]
+        # municipality weight pop^power, spread over its units by population
         pop = self.geo.kommuner_2020["pop_weight"].to_numpy()
-        muni_w = pop ** 0.8 * w_muni
+        muni_w = pop ** P.SETTLEMENT["power"][P.CATEGORY_NAMES[category]] * w_muni
         exists = self.geo.unit_exists(t + 1)
         uw = self.geo.unit_weight * exists
         within = uw / np.bincount(self.geo.unit_muni, weights=uw, minlength=self.n_muni)[self.geo.unit_muni]
@@ -384,10 +400,11 @@ class _Simulation:
         kjonn = np.where(rng.random(k) < np.where(reason == REASONS.index("31"), 0.65, 0.42), 2, 1)
         country = _draw_codes(rng, P.NONREFUGEE_COUNTRIES, k)
         unit = self.settle(t, k, None)
-        edu = np.where(rng.random(k) < 0.45, rng.choice([6, 7], size=k), rng.choice([2, 4], size=k)).astype(np.int8)
+        edu = np.where(rng.random(k) < P.NONREFUGEE_HIGHER_EDUCATION, rng.choice([6, 7], size=k),
+                       rng.choice([2, 4], size=k)).astype(np.int8)
         block = _new_block(
             k, kjonn=kjonn, birth=t - age, arrive=t, innv_year=t, innv_day=rng.integers(0, 365, k), fodeland=country,
-            landbakgrunn=country, invkat=1, reason=reason, z=rng.standard_normal(k) + 0.3, edu=edu,
+            landbakgrunn=country, invkat=1, reason=reason, z=rng.standard_normal(k) + P.NONREFUGEE_EMPLOYABILITY, edu=edu,
             edu_known=np.where(rng.random(k) < 0.6, t + 1, NOT_LEFT),
         )
         idx = self.add(block, unit)
@@ -501,7 +518,7 @@ class _Simulation:
             if h == 0:
                 continue
             partner = rng.random(h) < par["partner"]
-            shape, scl = (2.0, 6.5) if category == "overforing" else (1.6, 6.0)
+            shape, scl = P.HEAD_AGE_GAMMA[category]
             heads_age = (19 + rng.gamma(shape, scl, h)).astype(int).clip(18, 80)
             heads_age = np.where(partner, np.maximum(heads_age, 22), heads_age)
             female = ~partner & (rng.random(h) < par["female_single"])
@@ -528,12 +545,17 @@ class _Simulation:
         cp = np.concatenate(self.couples)
         coupled = np.zeros(len(self.cur), bool)
         coupled[cp[:, 0]] = coupled[cp[:, 1]] = True
-        eligible = np.flatnonzero(stay[:n] & np.isin(c["category"][:n], [0, 1]) & (c["innv_year"][:n] < t)
-                                  & (age_now[:n] >= 20) & (age_now[:n] <= 55) & ~coupled[:n])
+        # resettled and asylum refugees of the study and of the stock (reasons 711, 712)
+        # ... living (on the coming 1 January) in a municipality that settles family migrants
+        settles = ~self.municipal.declines[2][self.geo.unit_muni[np.maximum(nxt[:n], 0)]]
+        eligible = np.flatnonzero(stay[:n] & np.isin(c["reason"][:n], [0, 1]) & (c["innv_year"][:n] < t)
+                                  & (age_now[:n] >= 20) & (age_now[:n] <= 55) & ~coupled[:n] & settles)
         need = np.flatnonzero(kind < 2)
         anchor = np.full(h, -1)
         if len(eligible) and len(need):
-            w = np.where(c["kjonn"][eligible] == 1, 2.5, 1.0) * np.exp(-(t - c["innv_year"][eligible]) / 3.0)
+            # recent arrivals and men are joined more often
+            w = (np.where(c["kjonn"][eligible] == 1, P.FAMILIE_ANCHOR_MALE_WEIGHT, 1.0)
+                 * np.exp(-(t - c["innv_year"][eligible]) / P.FAMILIE_ANCHOR_YEARS))
             take = min(len(need), len(eligible))
             chosen = rng.choice(eligible, size=take, replace=False, p=w / w.sum())
             anchor[need[:take]] = chosen

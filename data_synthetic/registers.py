@@ -10,10 +10,11 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+from scipy import special
 
 from data_synthetic import parameters as P
 from data_synthetic.geography import YEARS, Geography
-from data_synthetic.population import COUNTRIES, INVKAT, NOT_LEFT, REASONS, Population
+from data_synthetic.population import COUNTRIES, INVKAT, NOT_LEFT, REASONS, REFUGEE_REASONS, Population
 
 NUS_CODES = (  # a few NUS2000 codes per first digit; persons keep one variant
     ("000000", "001101", "002299", "000000"), ("101199", "102199", "103199", "101101"),
@@ -53,7 +54,8 @@ class Context:
     order: np.ndarray          # person indices in lopenr order
     g: dict[int, int]          # grunnbeløp per year
     covariates: dict[str, np.ndarray]
-    alpha: np.ndarray          # per 2020 municipality
+    eta: np.ndarray            # person-level normal behind the persistence of the planted outcome
+    alpha: np.ndarray | None = None   # [category, 2020 municipality] planted effects (set after the characteristics)
 
 
 def nus_level(pop: Population, t: int) -> np.ndarray:
@@ -141,22 +143,43 @@ def _below_g(rng, k: int, g: int, zero_share: float) -> np.ndarray:
                      [0, g, -rng.integers(1, 250_000, k)], amount).astype(np.int64)
 
 
-def year_tables(ctx: Context, t: int, rng: np.random.Generator, stats: dict) -> dict[str, pa.Table]:
-    """bosted, inntekt, utdanning and familie for year t."""
+@dataclass
+class YearDraws:
+    """Register values of year t for everyone with an income record, before the planted outcome.
+
+    The planted outcome later overrides `yrk` and `igang` of the refugee person-years in the study
+    sample; the benefits follow from `yrk` and the uniforms drawn here, so they stay consistent.
+    """
+
+    t: int
+    endres: np.ndarray          # persons with an income record for t (resident at the end of t), lopenr order
+    age: np.ndarray
+    muni: np.ndarray            # 2020 municipality of residence (1 January t, or t+1 for new arrivals)
+    refugee: np.ndarray         # refugee-related reason for immigration
+    yrk: np.ndarray
+    igang: np.ndarray           # NUS first digit of ongoing education on 1 October, -1 none
+    benefit_u: np.ndarray       # [3, k] uniforms deciding each benefit
+    benefit_amount: np.ndarray  # [3, k] amounts when received
+
+
+# name, P(received | adult without work > 1 G), P(received | adult in work), amount range (NOK)
+BENEFITS = (("sosialhjelp", 0.17, 0.012, 5_000, 160_000), ("grunn_hjelpestonad", 0.045, 0.005, 5_000, 40_000),
+            ("bostotte", 0.11, 0.006, 5_000, 45_000))
+
+
+def year_streams(seed: int, t: int) -> tuple[np.random.Generator, np.random.Generator]:
+    """Independent generators of year t for the general registers and for the planted outcome, so that
+    a year's registers can be drawn twice identically (once for the municipality characteristics)."""
+    general, outcome = np.random.SeedSequence([seed, t]).spawn(2)
+    return np.random.default_rng(general), np.random.default_rng(outcome)
+
+
+def general_draws(ctx: Context, t: int, rng: np.random.Generator) -> YearDraws:
+    """Income, ongoing education and benefit draws of year t for everyone with an income record."""
     pop, c, geo = ctx.pop, ctx.pop.cols, ctx.geo
     j = t - YEARS[0]
     g = ctx.g[t]
     order = ctx.order
-    unit = pop.unit[order, j]
-    out: dict[str, pa.Table] = {}
-    # bosted: resident 1 January
-    res = order[unit >= 0]
-    code = pa.array(geo.code_by_year[:, j].astype(str))
-    out["bosted"] = pa.table({
-        "lopenr": pc.take(ctx.ids, res), "aar": pa.array(np.full(len(res), t, np.int32)),
-        "kommnr": pc.take(code, pop.unit[res, j].astype(np.int64)),
-    })
-    # persons with an income record: resident at the end of t
     endres = order[(c["arrive"][order] <= t) & (c["leave"][order] > t)]
     k = len(endres)
     age = t - c["birth"][endres].astype(np.int64)
@@ -167,62 +190,105 @@ def year_tables(ctx: Context, t: int, rng: np.random.Generator, stats: dict) -> 
     z = c["z"][endres]
     foreign = c["innv_year"][endres] >= 0
     arrival_year = c["innv_year"][endres] == t
-    refugee = np.isin(c["reason"][endres], [0, 1, 2, 3, 4, 5, 6])
-    # general employment model
+    refugee = np.isin(c["reason"][endres], list(REFUGEE_REASONS))
     base = np.select([age < 15, age < 20, age < 25, age < 30, age < 60, age < 67, age < 70],
-                     [-9, -1.3, 0.45, 0.95, 1.25, 0.55, -1.1], -2.0)
+                     list(P.EMPLOYMENT_INDEX_BY_AGE), -2.0)
     idx = (base - 0.12 * female + mun.employment[muni] + 0.9 * z - 0.25 * (foreign & ~refugee)
            - 0.7 * refugee - 2.5 * arrival_year)
     employed = rng.random(k) < 1 / (1 + np.exp(-1.7 * idx))
-    mu = np.select([age < 20, age < 30, age < 60], [np.log(1.6), np.log(4.3), np.log(5.9)], np.log(5.4))
+    mu = np.select([age < 20, age < 30, age < 60], list(np.log(P.INCOME_LEVEL_G[:3])), np.log(P.INCOME_LEVEL_G[3]))
     level = g * mun.income[muni] * np.exp(mu + 0.12 * (1 - 2 * female) + 0.35 * z + 0.35 * rng.standard_normal(k))
     yrk = np.where(employed, np.maximum(level, g + 1), _below_g(rng, k, g, 0.55)).astype(np.int64)
     yrk = np.where(age < 13, 0, yrk)
-    igang = np.full(k, -1)
     p_edu = np.select([age < 6, age < 16, age < 19, age < 25, age < 30, age < 60], [0, 1, 0.88, 0.38, 0.13, 0.035], 0.004)
     p_edu = np.where(foreign & (t <= c["innv_year"][endres]) & (age >= 16), 0, p_edu)
     in_edu = rng.random(k) < p_edu
     edu_level = np.select([age < 13, age < 16, age < 19], [1, 2, 4], np.where(rng.random(k) < 0.75, 6, 4))
     edu_level = np.where(age >= 30, np.where(rng.random(k) < 0.5, 6, 4), edu_level)
     igang = np.where(in_edu, edu_level, -1)
-    # planted outcome for refugee person-years in the study sample
+    benefit_u = rng.random((len(BENEFITS), k))
+    benefit_amount = np.stack([rng.integers(lo, hi, k) for _, _, _, lo, hi in BENEFITS])
+    return YearDraws(t=t, endres=endres, age=age, muni=muni, refugee=refugee, yrk=yrk, igang=igang,
+                     benefit_u=benefit_u, benefit_amount=benefit_amount)
+
+
+def benefit_amounts(ctx: Context, draws: YearDraws) -> dict[str, np.ndarray]:
+    """Social assistance, basic/attendance benefit and housing allowance: mostly zero, more often for
+    adults without work (> 1 G), refugees and in municipalities with a higher benefit propensity."""
+    g = ctx.g[draws.t]
+    adult = draws.age >= 18
+    no_work = adult & (draws.yrk <= g)
+    factor = np.where(draws.refugee, 2.5, 1.0) * ctx.pop.municipal.benefit[draws.muni]
+    out = {}
+    for i, (name, p_nowork, p_work, _, _) in enumerate(BENEFITS):
+        prob = np.where(no_work, p_nowork, np.where(adult, p_work, 0.0)) * factor
+        out[name] = np.where(draws.benefit_u[i] < np.minimum(prob, 0.9), draws.benefit_amount[i], 0).astype(np.int64)
+    return out
+
+
+def plant_outcome(ctx: Context, draws: YearDraws, rng: np.random.Generator, stats: dict) -> None:
+    """Draw arbeid_utdanning of the refugee person-years in the study sample from the planted model
+    (DGP.md §4) and write it into `draws`: y = 1 → employed (yrkinnt > G) and/or in education."""
+    pop, c = ctx.pop, ctx.pop.cols
+    t, endres, age = draws.t, draws.endres, draws.age
+    g = ctx.g[t]
+    j = t - YEARS[0]
     cov = ctx.covariates
-    person_cat = c["category"][endres]
     botid = t - c["innv_year"][endres].astype(np.int64) - 1
-    sample = (person_cat >= 0) & (pop.unit[endres, j] >= 0) & (botid >= 0) & (age >= IN_SAMPLE_AGE[0]) & (age <= IN_SAMPLE_AGE[1])
+    sample = ((c["category"][endres] >= 0) & (pop.unit[endres, j] >= 0) & (botid >= 0)
+              & (age >= IN_SAMPLE_AGE[0]) & (age <= IN_SAMPLE_AGE[1]))
     s = endres[sample]
-    if len(s):
-        settle = cov["settlement"][s]
-        p_lin = planted_index(c["category"][s], botid[sample], cov["country"][s], c["innv_year"][s].astype(np.int64),
-                              cov["age_arrival"][s].astype(float), c["kjonn"][s].astype(np.int64), cov["children"][s],
-                              cov["partner"][s].astype(np.int64), cov["education"][s], ctx.alpha[settle], c["v"][s])
-        p = np.clip(p_lin, P.P_MIN, P.P_MAX)
-        stats["rows"] = stats.get("rows", 0) + len(s)
-        stats["clipped"] = stats.get("clipped", 0) + int(((p_lin < P.P_MIN) | (p_lin > P.P_MAX)).sum())
-        stats["sum_p"] = stats.get("sum_p", 0.0) + float(p.sum())
-        y = rng.random(len(s)) < p
-        q_edu = np.clip(0.55 - 0.07 * botid[sample], 0.12, 0.55) + 0.15 * (age[sample] < 25)
-        edu_state = y & (rng.random(len(s)) < q_edu)
-        emp_state = y & (~edu_state | (rng.random(len(s)) < 0.25))
-        m = len(s)
-        yrk_s = np.where(emp_state, g + np.maximum(1, g * np.exp(rng.normal(0.55, 0.75, m))), _below_g(rng, m, g, 0.6))
-        yrk[sample] = yrk_s.astype(np.int64)
-        igang[sample] = np.where(edu_state, rng.choice([2, 3, 4, 6], size=m, p=[0.35, 0.15, 0.3, 0.2]), -1)
-        employed[sample] = emp_state
-    # social benefits: mostly zero, more often without work and for refugees
-    adult = age >= 18
-    no_work = adult & (yrk <= g)
-    def benefit(p_nowork, p_work, lo, hi):
-        prob = np.where(no_work, p_nowork, np.where(adult, p_work, 0.0)) * np.where(refugee, 2.5, 1.0)
-        return np.where(rng.random(k) < np.minimum(prob, 0.9), rng.integers(lo, hi, k), 0).astype(np.int64)
+    m = len(s)
+    if not m:
+        return
+    category = c["category"][s].astype(np.int64)
+    settle = cov["settlement"][s]
+    alpha = np.where(settle >= 0, ctx.alpha[category, np.maximum(settle, 0)], 0.0)
+    p_lin = planted_index(category, botid[sample], cov["country"][s], c["innv_year"][s].astype(np.int64),
+                          cov["age_arrival"][s].astype(float), c["kjonn"][s].astype(np.int64), cov["children"][s],
+                          cov["partner"][s].astype(np.int64), cov["education"][s], alpha, c["v"][s])
+    p = np.clip(p_lin, P.P_MIN, P.P_MAX)
+    stats["rows"] = stats.get("rows", 0) + m
+    stats["clipped"] = stats.get("clipped", 0) + int(((p_lin < P.P_MIN) | (p_lin > P.P_MAX)).sum())
+    stats["sum_p"] = stats.get("sum_p", 0.0) + float(p.sum())
+    # persistent within person: a person-level normal shared by all the person's years (Gaussian copula),
+    # so that P(y = 1) is exactly p in every year
+    rho = P.PLANTED["persistence"]
+    latent = np.sqrt(rho) * ctx.eta[s] + np.sqrt(1 - rho) * rng.standard_normal(m)
+    y = special.ndtr(latent) < p
+    q_edu = np.clip(0.55 - 0.07 * botid[sample], 0.12, 0.55) + 0.15 * (age[sample] < 25)
+    edu_state = y & (rng.random(m) < q_edu)
+    emp_state = y & (~edu_state | (rng.random(m) < 0.25))
+    yrk_s = np.where(emp_state, g + np.maximum(1, g * np.exp(rng.normal(0.55, 0.75, m))), _below_g(rng, m, g, 0.6))
+    draws.yrk[sample] = yrk_s.astype(np.int64)
+    draws.igang[sample] = np.where(edu_state, rng.choice([2, 3, 4, 6], size=m, p=[0.35, 0.15, 0.3, 0.2]), -1)
+
+
+def year_tables(ctx: Context, t: int, seed: int, stats: dict) -> dict[str, pa.Table]:
+    """bosted, inntekt, utdanning and familie for year t."""
+    pop, geo = ctx.pop, ctx.geo
+    j = t - YEARS[0]
+    order = ctx.order
+    unit = pop.unit[order, j]
+    out: dict[str, pa.Table] = {}
+    # bosted: resident 1 January
+    res = order[unit >= 0]
+    code = pa.array(geo.code_by_year[:, j].astype(str))
+    out["bosted"] = pa.table({
+        "lopenr": pc.take(ctx.ids, res), "aar": pa.array(np.full(len(res), t, np.int32)),
+        "kommnr": pc.take(code, pop.unit[res, j].astype(np.int64)),
+    })
+    general_rng, outcome_rng = year_streams(seed, t)
+    draws = general_draws(ctx, t, general_rng)
+    plant_outcome(ctx, draws, outcome_rng, stats)
+    endres, k = draws.endres, len(draws.endres)
     out["inntekt"] = pa.table({
-        "lopenr": pc.take(ctx.ids, endres), "aar": pa.array(np.full(k, t, np.int32)), "yrkinnt": pa.array(yrk),
-        "sosialhjelp": pa.array(benefit(0.15, 0.01, 5_000, 160_000)),
-        "grunn_hjelpestonad": pa.array(benefit(0.04, 0.004, 5_000, 40_000)),
-        "bostotte": pa.array(benefit(0.10, 0.005, 5_000, 45_000)),
+        "lopenr": pc.take(ctx.ids, endres), "aar": pa.array(np.full(k, t, np.int32)), "yrkinnt": pa.array(draws.yrk),
+        **{name: pa.array(values) for name, values in benefit_amounts(ctx, draws).items()},
     })
     # utdanning: rows with a registered level or ongoing education on 1 October
     level = nus_level(pop, t)[endres]
+    igang = draws.igang
     has = (level >= 0) | (igang >= 0)
     variant = (endres % 4)
     keep = np.flatnonzero(has)
@@ -279,4 +345,5 @@ def in_study_files(pop: Population) -> np.ndarray:
     return resident | income
 
 
-__all__ = ["Context", "NOT_LEFT", "arrival_covariates", "lopenr_array", "personer_table", "planted_index", "year_tables"]
+__all__ = ["Context", "NOT_LEFT", "YearDraws", "arrival_covariates", "benefit_amounts", "general_draws", "lopenr_array",
+           "personer_table", "plant_outcome", "planted_index", "year_streams", "year_tables"]

@@ -65,6 +65,15 @@ class Paths:
         return self.work / "estimates"
 
     @property
+    def calibration_comparison_csv(self) -> Path:
+        """Synthetic data only: all-municipality tables 3.2 and 3.3 beside the report (reads work files)."""
+        return self.work / "calibration" / "report_comparison_all_municipalities.csv"
+
+    @property
+    def calibration_comparison_md(self) -> Path:
+        return self.work / "calibration" / "report_comparison_all_municipalities.md"
+
+    @property
     def tables(self) -> Path:
         return self.out / "tables"
 
@@ -109,7 +118,8 @@ class Settings:
     normalisation: Normalisation = "reference"
     reference_municipality: str = "0301"
     min_persons_municipality: int = 1
-    characteristics_year: int = 2010
+    characteristics_year: int = 2017
+    settlement_population_year: int = 2010
     bi_first_year: int = 2011
     bi_last_year: int = 2020
     duckdb_memory_limit: str = "6GB"
@@ -191,6 +201,7 @@ def load_settings(
         reference_municipality=str(est["reference_municipality"]),
         min_persons_municipality=int(est["min_persons_municipality"]),
         characteristics_year=int(mun["characteristics_year"]),
+        settlement_population_year=int(mun["settlement_population_year"]),
         bi_first_year=int(mun["bi_first_year"]),
         bi_last_year=int(mun["bi_last_year"]),
         duckdb_memory_limit=str(ddb["memory_limit"]),

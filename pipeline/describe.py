@@ -330,7 +330,7 @@ def build_tables(refugees: pd.DataFrame, person_year: pd.DataFrame, municipality
     for fig, groups in BY_BOTID.items():
         tables[fig] = (share_by_botid(ages, groups), ["share_pct"])
     tables["fig3_17"] = (
-        settlement_periods(municipality_year, population_year=settings.characteristics_year),
+        settlement_periods(municipality_year, population_year=settings.settlement_population_year),
         ["n_persons", "per_1000"],
     )
     deviations = bi_group_deviations(municipality_year, first_year=settings.bi_first_year, last_year=settings.bi_last_year)

@@ -7,10 +7,12 @@ from pathlib import Path
 
 import duckdb
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from data_synthetic.effects import SECOND_STAGE
 from data_synthetic.generate import run
 from pipeline.config import CONTRACT_TABLES
 
@@ -181,26 +183,46 @@ def test_composition_follows_the_report(con):
 def test_truth_has_every_parameter_block_and_all_municipalities(synth, con):
     truth = json.loads((synth / "truth.json").read_text())
     for key in ("b0", "b_kategori", "b_botid", "b_country", "b_innvandringsaar", "b_age", "b_age2", "b_sex",
-                "b_children", "b_partner", "b_education", "municipality_effects", "clipping"):
+                "b_children", "b_partner", "b_education", "persistence", "municipality_effects", "clipping"):
         assert key in truth, key
     me = truth["municipality_effects"]
     codes = {r[0] for r in con.execute("select kommnr_2020 from kommuner_2020").fetchall()}
-    for block in ("alpha", "alpha_mean_zero", "alpha_reference_0301", "u", "pop2010"):
-        assert set(me[block]) == codes, block
-    assert abs(np.mean(list(me["alpha_mean_zero"].values()))) < 1e-12
-    assert me["alpha_reference_0301"]["0301"] == 0.0
-    # pop2010 is what the pipeline recomputes from bosted through the crosswalk
-    pop = dict(con.execute("""select k.kommnr_2020, count(*) from bosted b join kommuneendringer k using (aar, kommnr)
-                              where b.aar = 2010 group by 1""").fetchall())
-    assert all(pop.get(code, 0) == n for code, n in me["pop2010"].items())
-    # alpha is the planted function of its characteristics plus u
+    for block in ("alpha", "alpha_mean_zero", "alpha_reference_0301", "u_pp"):
+        assert set(me[block]) == {"overforing", "asyl", "familie"}, block
+        for category, values in me[block].items():
+            assert set(values) == codes, (block, category)
+            if block == "alpha_mean_zero":
+                assert abs(np.mean(list(values.values()))) < 1e-12
+    assert all(me["alpha_reference_0301"][c]["0301"] == 0.0 for c in me["alpha"])
+    assert set(me["characteristics"]) == set(SECOND_STAGE)
+    # the planted characteristics are what the pipeline recomputes: population from bosted through the crosswalk
+    year = me["characteristics_year"]
+    pop = dict(con.execute(f"""select k.kommnr_2020, count(*) from bosted b join kommuneendringer k using (aar, kommnr)
+                               where b.aar = {year} group by 1""").fetchall())
+    assert all(np.exp(v) == pytest.approx(pop[code]) for code, v in me["characteristics"]["ln_befolkning"].items())
     cent = dict(con.execute("select kommnr_2020, sentralitetsindeks from kommuner_2020").fetchall())
-    ln_pop = {c: np.log(n) for c, n in me["pop2010"].items()}
-    mean_ln, mean_c = np.mean(list(ln_pop.values())), np.mean(list(cent.values()))
-    for code in ("0301", "3804", "5059"):
-        expect = me["g_lnpop"] * (ln_pop[code] - mean_ln) + me["g_cent"] * (cent[code] - mean_c) / 100 + me["u"][code]
-        assert me["alpha"][code] == pytest.approx(expect, abs=1e-12)
-    assert truth["clipping"]["clipped_share"] < 0.08
+    assert all(v == pytest.approx(np.log(cent[code])) for code, v in me["characteristics"]["ln_sentralitetsindeks"].items())
+    # alpha is the planted linear function of the characteristics plus u (pp / 100), up to a constant
+    for category, gamma in me["gamma_pp"].items():
+        fitted = sum(g * pd.Series(me["characteristics"][k]) for k, g in gamma.items())
+        rest = pd.Series(me["alpha"][category]) * 100 - pd.Series(me["u_pp"][category]) - fitted
+        assert rest.max() - rest.min() < 1e-9, category
+    assert truth["clipping"]["clipped_share"] < 0.12
+
+
+def test_generator_constants_follow_the_pipeline_defaults():
+    """The generator plants on the characteristics the pipeline's second stage uses, in its default year,
+    over its contribution sample (botid 0..max_botid_contributions)."""
+    from data_synthetic import parameters as P
+    from models.second_stage import CHARACTERISTICS
+    from pipeline.config import load_settings
+
+    settings = load_settings()
+    assert SECOND_STAGE == tuple(c.name for c in CHARACTERISTICS)
+    assert P.CHARACTERISTICS_YEAR == settings.characteristics_year
+    assert P.CONTRIBUTION_MAX_BOTID == settings.max_botid_contributions
+    assert set(P.published_slopes()) == {"asyl", "overforing", "familie", "alle"}
+    assert all(len(v) == len(SECOND_STAGE) for v in P.published_slopes().values())
 
 
 def test_outcome_indicators_are_consistent_with_realised_registers(con, synth):
