@@ -66,8 +66,7 @@ def pyfixest_comparison(settings: Settings, *, repeat: int = 3) -> dict[str, flo
                          fixef_rm="none").se(), repeat)
 
     # decomposition: ours over 16 samples x 1,024 subsets, against refitting subsets with pyfixest
-    out["decomposition_ours"] = best_of(lambda: r2_decomposition_frame(
-        sample, min_persons=settings.min_persons, marker=settings.suppression_marker), 1)
+    out["decomposition_ours"] = best_of(lambda: r2_decomposition_frame(sample, policy=settings.disclosure), 1)
     rng = np.random.default_rng(0)
     n_blocks = len(design.blocks)
     per_fit = []

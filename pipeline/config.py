@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from pipeline.disclosure import Policy
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
@@ -96,6 +98,8 @@ class Settings:
     max_botid_contributions: int = 9
     min_persons: int = 30
     suppression_marker: str = "prikket"
+    count_base: int = 5
+    share_decimals: int = 0
     normalisation: Normalisation = "reference"
     reference_municipality: str = "0301"
     min_persons_municipality: int = 1
@@ -116,6 +120,12 @@ class Settings:
     @property
     def study_years(self) -> range:
         return range(self.first_year, self.last_year + 1)
+
+    @property
+    def disclosure(self) -> Policy:
+        """The release-wide disclosure policy (pipeline/disclosure.py)."""
+        return Policy(min_persons=self.min_persons, marker=self.suppression_marker, count_base=self.count_base,
+                      share_decimals=self.share_decimals)
 
     def category_of_code(self) -> dict[str, str]:
         """innvandringsgrunn code -> category name."""
@@ -164,10 +174,8 @@ def load_settings(
     paths = Paths(input=resolve(input, "input"), work=resolve(work, "work"), out=resolve(out, "out"))
     study, disc, est, mun, ddb = raw["study"], raw["disclosure"], raw["estimation"], raw["municipality"], raw["duckdb"]
     cats = dict(raw["categories"])
-    refugee_background = list(cats.pop("refugee_background"))
-    unknown = set(cats) - set(CATEGORIES)
-    if unknown:
-        raise ValueError(f"[categories] has unknown category {sorted(unknown)}; allowed: {list(CATEGORIES)}")
+    refugee_background = [str(c) for c in cats.pop("refugee_background")]
+    check_categories({k: [str(c) for c in v] for k, v in cats.items()}, refugee_background)
     values: dict[str, Any] = dict(
         paths=paths,
         first_year=int(study["first_year"]),
@@ -177,6 +185,8 @@ def load_settings(
         max_botid_contributions=int(study["max_botid_contributions"]),
         min_persons=int(disc["min_persons"]),
         suppression_marker=str(disc["marker"]),
+        count_base=int(disc["count_base"]),
+        share_decimals=int(disc["share_decimals"]),
         normalisation=est["normalisation"],
         reference_municipality=str(est["reference_municipality"]),
         min_persons_municipality=int(est["min_persons_municipality"]),
@@ -186,7 +196,7 @@ def load_settings(
         duckdb_memory_limit=str(ddb["memory_limit"]),
         duckdb_threads=int(ddb["threads"]),
         categories={k: [str(c) for c in v] for k, v in cats.items()},
-        refugee_background=[str(c) for c in refugee_background],
+        refugee_background=refugee_background,
         splits={str(k): str(v) for k, v in raw.get("splits", {}).items()},
         files={k: str(v) for k, v in raw["files"].items()},
         columns={t: {k: str(v) for k, v in m.items()} for t, m in raw.get("columns", {}).items()},
@@ -199,4 +209,36 @@ def load_settings(
         raise ValueError(f"normalisation must be 'reference' or 'mean', not {values['normalisation']!r}")
     if values["first_year"] > values["last_year"]:
         raise ValueError("first_year must not be after last_year")
+    if values["count_base"] < 1 or values["share_decimals"] < 0 or values["min_persons"] < 1:
+        raise ValueError("[disclosure] needs min_persons >= 1, count_base >= 1 and share_decimals >= 0")
     return Settings(**values)
+
+
+def check_categories(categories: dict[str, list[str]], refugee_background: list[str]) -> None:
+    """Refuse a code map that would count a person twice or outside the refugee background.
+
+    Each innvandringsgrunn code belongs to at most one category, once, and every category code is
+    also a refugee-background code (methods.md §1, §5).
+    """
+    unknown = set(categories) - set(CATEGORIES)
+    if unknown:
+        raise ValueError(f"[categories] has unknown category {sorted(unknown)}; allowed: {list(CATEGORIES)}")
+    problems = []
+    for name, codes in [*categories.items(), ("refugee_background", refugee_background)]:
+        repeated = sorted({c for c in codes if codes.count(c) > 1})
+        if repeated:
+            problems.append(f"{name} lists {repeated} more than once")
+    owners: dict[str, list[str]] = {}
+    for name, codes in categories.items():
+        for code in dict.fromkeys(codes):
+            owners.setdefault(code, []).append(name)
+    shared = {code: names for code, names in owners.items() if len(names) > 1}
+    if shared:
+        problems.append("codes in more than one category: "
+                        + ", ".join(f"{code} ({' and '.join(names)})" for code, names in sorted(shared.items())))
+    outside = sorted(set(owners) - set(refugee_background))
+    if outside:
+        problems.append(f"category codes {outside} are missing from refugee_background")
+    if problems:
+        raise ValueError("[categories]: " + "; ".join(problems) + ". Each code must belong to one category, "
+                         "once, and to refugee_background.")

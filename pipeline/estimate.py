@@ -19,8 +19,8 @@ from models.ols import OLSResult, fit_ols_subsets
 from models.second_stage import CHARACTERISTICS, characteristic_levels, characteristics_frame, second_stage
 from models.shapley import r2_decomposition
 from models.vcov import group_sums
+from pipeline import disclosure
 from pipeline.config import CATEGORIES, Settings
-from pipeline.disclosure import suppress
 from pipeline.errors import ConfigurationError
 from pipeline.io import private_dir, write_csv, write_parquet, write_text
 from pipeline.runlog import StageMeter, Timer, record
@@ -61,11 +61,15 @@ def _small_reference_blocks(design: Design, min_persons: int) -> list[int]:
     return small
 
 
-def coefficient_frame(results: list[OLSResult], design: Design, *, min_persons: int, marker: str) -> pd.DataFrame:
+COEFFICIENT_STATISTICS = ("estimate", "std_error", "ci_low", "ci_high")
+
+
+def coefficient_frame(results: list[OLSResult], design: Design, *, policy: disclosure.Policy) -> pd.DataFrame:
     """fig3_15_coefficients.csv: one row per model × term, estimates in pp; dummies for levels held
     by fewer than `min_persons` persons are suppressed (estimate, SE, CI → marker). A block whose
     reference level is that small has all its dummies and the intercept suppressed: they are contrasts
-    to, and the level of, a small group."""
+    to, and the level of, a small group. Sample counts are rounded (pipeline/disclosure.py)."""
+    min_persons, marker = policy.min_persons, policy.marker
     persons = dict(zip(design.terms, _persons_per_column(design)))
     small_reference = _small_reference_blocks(design, min_persons)
     for index in small_reference:
@@ -83,13 +87,13 @@ def coefficient_frame(results: list[OLSResult], design: Design, *, min_persons: 
         table["adj_r2"] = res.adj_r2
         small = table["term"].map(lambda t: persons.get(t, min_persons) < min_persons).to_numpy(dtype=bool)
         if small.any():
-            value_cols = ["estimate", "std_error", "ci_low", "ci_high"]
+            value_cols = list(COEFFICIENT_STATISTICS)
             table[value_cols] = table[value_cols].astype(object)
             table.loc[small, value_cols] = marker
         frames.append(table)
     # a sample of fewer than min_persons persons: every statistic and count of the model
-    released, _ = suppress(pd.concat(frames, ignore_index=True), min_persons=min_persons, marker=marker,
-                           stat_columns=["estimate", "std_error", "ci_low", "ci_high", "r2", "adj_r2"])
+    released, _ = disclosure.release(pd.concat(frames, ignore_index=True), policy=policy, columns=disclosure.Columns(
+        stats=(*COEFFICIENT_STATISTICS, "r2", "adj_r2")))
     return released
 
 
@@ -128,13 +132,13 @@ def decomposition_samples(sample: pd.DataFrame) -> list[tuple[str, str, str, np.
     return out
 
 
-def r2_decomposition_frame(sample: pd.DataFrame, *, min_persons: int, marker: str,
-                           language: str = "no") -> pd.DataFrame:
+def r2_decomposition_frame(sample: pd.DataFrame, *, policy: disclosure.Policy, language: str = "no") -> pd.DataFrame:
     """fig3_16_r2_decomposition.csv: Shapley shares of R² over the ten blocks per sample.
 
     Samples with fewer than `min_persons` persons are not decomposed; their statistics and counts are
-    written as the marker (pipeline/disclosure.suppress).
+    written as the marker, and every count is rounded (pipeline/disclosure.release).
     """
+    min_persons = policy.min_persons
     labels = {b.name: (b.label_no if language == "no" else b.label_en) for b in INDIVIDUAL_BLOCKS}
     labels[MUNICIPALITY_BLOCK_NAME] = MUNICIPALITY_BLOCK_LABELS[0 if language == "no" else 1]
     full = build_design(sample, INDIVIDUAL_BLOCKS, fe_column=MUNICIPALITY_FE)
@@ -156,7 +160,8 @@ def r2_decomposition_frame(sample: pd.DataFrame, *, min_persons: int, marker: st
                          "share_of_r2": dec.r2_share[j] / dec.r2_total if dec.r2_total > 0 else np.nan,
                          "adj_r2_share": dec.adj_r2_share[j], "r2_total": dec.r2_total,
                          "adj_r2_total": dec.adj_r2_total, "n_person_years": dec.n_obs, "n_persons": n_persons})
-    released, _ = suppress(pd.DataFrame(rows), stat_columns=statistics, min_persons=min_persons, marker=marker)
+    released, _ = disclosure.release(pd.DataFrame(rows), policy=policy,
+                                     columns=disclosure.Columns(stats=tuple(statistics)))
     return released
 
 
@@ -171,18 +176,25 @@ def contribution_sample(sample: pd.DataFrame, gruppe: str, *, min_persons_munici
 
 
 def municipality_contributions(
-    sample: pd.DataFrame, *, normalisation: str, reference: str, min_persons_municipality: int,
-    min_persons: int = 1,
+    sample: pd.DataFrame, *, municipalities: list[str], normalisation: str, reference: str,
+    min_persons_municipality: int, min_persons: int = 1,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Full model + settlement-municipality FE per group (methods.md §6); effects in pp.
 
-    Under the "mean" normalisation the mean is taken over the municipalities with at least
-    `min_persons` persons (the releasable ones), so that the released effects do not sum to minus
-    the suppressed ones.
+    One row per group and municipality of `municipalities` (the 2020 structure), also where the group
+    has nobody (estimate missing, 0 persons), so a released table shows the same marker for none and
+    for a few. Under the "mean" normalisation the mean is taken over the municipalities with at least
+    `min_persons` persons (the releasable ones), so that the released effects do not sum to minus the
+    suppressed ones. A group whose reference municipality has fewer than `min_persons` persons falls
+    back to that mean normalisation: contrasts to a small group would be its statistics.
 
     Returns (kommunebidrag with gruppe, kommnr_2020, estimate, std_error, n_persons, n_person_years,
-    normalisation; model summary per group with N, R², within R², seconds).
+    normalisation; model summary per group with N, R², within R², normalisation, seconds).
     """
+    if normalisation == "reference" and str(reference) not in set(municipalities):
+        raise ConfigurationError(
+            f"reference municipality {reference!r} is not a 2020 municipality of kommuner_2020; set "
+            f"[estimation] reference_municipality to one of its codes, or use normalisation = 'mean'")
     frames, summary = [], []
     for gruppe in GROUPS:
         part = contribution_sample(sample, gruppe, min_persons_municipality=min_persons_municipality)
@@ -192,31 +204,46 @@ def municipality_contributions(
         with Timer() as timer:
             res = fit_absorbed(design.y, design.X, design.fe, terms=design.terms, fe_levels=design.fe_levels,
                                cluster=design.cluster, n_clusters=design.n_clusters, vcov="CR1")
-        try:
-            effects = normalise_effects(res, normalisation=normalisation, reference=reference,
-                                        context=f"gruppe {gruppe!r} (botid 0..max)",
-                                        mean_over=res.fe_n_clusters >= min_persons)
-        except ValueError as exc:
-            raise ConfigurationError(str(exc)) from exc
-        frames.append(pd.DataFrame({
+        releasable = res.fe_n_clusters >= min_persons
+        used = group_normalisation(res, normalisation=normalisation, reference=reference, min_persons=min_persons)
+        effects = normalise_effects(res, normalisation="reference" if used.startswith("reference") else "mean",
+                                    reference=reference, mean_over=releasable)
+        frame = pd.DataFrame({
             "gruppe": gruppe, "kommnr_2020": effects["level"], "estimate": effects["estimate"] * PP,
             "std_error": effects["std_error"] * PP, "n_persons": effects["n_clusters"],
-            "n_person_years": effects["n_obs"], "normalisation": _normalisation_label(normalisation, reference),
-        }))
+            "n_person_years": effects["n_obs"]})
+        frame = frame.set_index("kommnr_2020").reindex(sorted(municipalities))
+        frame = frame.fillna({"gruppe": gruppe, "n_persons": 0, "n_person_years": 0})
+        frame = frame.astype({"n_persons": np.int64, "n_person_years": np.int64}).reset_index()
+        frames.append(frame.assign(normalisation=used)[CONTRIBUTION_COLUMNS])
         summary.append({"gruppe": gruppe, "n_person_years": design.n_obs, "n_persons": design.n_clusters,
                         "n_municipalities": len(effects), "r2": res.ols.r2, "adj_r2": res.ols.adj_r2,
-                        "r2_within": res.r2_within, "seconds": timer.seconds,
+                        "r2_within": res.r2_within, "normalisation": used, "seconds": timer.seconds,
                         "dropped_terms": ";".join(res.ols.dropped)})
     return pd.concat(frames, ignore_index=True), pd.DataFrame(summary)
 
 
-def _normalisation_label(normalisation: str, reference: str) -> str:
-    return f"reference:{reference}" if normalisation == "reference" else "mean"
+CONTRIBUTION_COLUMNS = ["gruppe", "kommnr_2020", "estimate", "std_error", "n_persons", "n_person_years",
+                        "normalisation"]
 
 
-def suppress_contributions(full: pd.DataFrame, *, min_persons: int, marker: str) -> pd.DataFrame:
-    """Releasable kommunebidrag: estimate, SE and counts → marker where fewer than `min_persons` persons."""
-    out, _ = suppress(full, stat_columns=["estimate", "std_error"], min_persons=min_persons, marker=marker)
+def group_normalisation(result, *, normalisation: str, reference: str, min_persons: int) -> str:
+    """The normalisation a group's effects are published under, as written in the `normalisation` column:
+    "reference:0301", "mean", or "mean (reference 0301 under 30 persons)" when the configured reference
+    municipality has fewer than `min_persons` persons in the group."""
+    if normalisation == "mean":
+        return "mean"
+    levels = [str(level) for level in result.fe_levels]
+    persons = int(result.fe_n_clusters[levels.index(str(reference))]) if str(reference) in levels else 0
+    if persons < min_persons:
+        return f"mean (reference {reference} under {min_persons} persons)"
+    return f"reference:{reference}"
+
+
+def release_contributions(full: pd.DataFrame, *, policy: disclosure.Policy) -> pd.DataFrame:
+    """Releasable kommunebidrag: estimate, SE and counts → marker where fewer than `min_persons` persons
+    (none and a few alike); counts rounded."""
+    out, _ = disclosure.release(full, policy=policy, columns=disclosure.Columns(stats=("estimate", "std_error")))
     return out
 
 
@@ -268,7 +295,7 @@ def run(settings: Settings, meter: StageMeter | None = None) -> list[Path]:
                                             categories=CATEGORIES, require=tuple(block_columns))
         design = build_design(sample, INDIVIDUAL_BLOCKS)
         results = successive_models(design)
-        coefs = coefficient_frame(results, design, min_persons=settings.min_persons, marker=settings.suppression_marker)
+        coefs = coefficient_frame(results, design, policy=settings.disclosure)
     written.append(write_csv(coefs, tables / "fig3_15_coefficients.csv"))
     written.append(write_text(regression_table_text(coefs, kind="md", language=lang),
                               tables / "fig3_15_regression_table.md"))
@@ -283,8 +310,7 @@ def run(settings: Settings, meter: StageMeter | None = None) -> list[Path]:
     with meter.stage("fig3_16_decomposition"):
         fe_sample, dropped_fe = regression_sample(person_year, min_age=settings.min_age, max_age=settings.max_age,
                                                   categories=CATEGORIES, require=(*block_columns, MUNICIPALITY_FE))
-        decomposition = r2_decomposition_frame(fe_sample, min_persons=settings.min_persons,
-                                               marker=settings.suppression_marker, language=lang)
+        decomposition = r2_decomposition_frame(fe_sample, policy=settings.disclosure, language=lang)
     # 12 significant digits so that the written shares still add up to the written total
     written.append(write_csv(decomposition, tables / "fig3_16_r2_decomposition.csv", float_format="%.12g"))
     record(paths.run_log, STAGE, "fig3_16", seconds=round(meter.stages[-1]["seconds"], 3), n_samples=decomposition["sample"].nunique(),
@@ -295,17 +321,21 @@ def run(settings: Settings, meter: StageMeter | None = None) -> list[Path]:
         contrib_rows, _ = regression_sample(fe_sample, min_age=settings.min_age, max_age=settings.max_age,
                                             max_botid=settings.max_botid_contributions)
         full, summary = municipality_contributions(
-            contrib_rows, normalisation=settings.normalisation, reference=settings.reference_municipality,
+            contrib_rows, municipalities=sorted(municipality_year["kommnr_2020"].astype(str).unique()),
+            normalisation=settings.normalisation, reference=settings.reference_municipality,
             min_persons_municipality=settings.min_persons_municipality, min_persons=settings.min_persons)
     private_dir(paths.work)
     private_dir(paths.estimates_dir)
     written.append(write_parquet(full, paths.estimates_dir / "kommunebidrag_full.parquet", private=True))
-    released = suppress_contributions(full, min_persons=settings.min_persons, marker=settings.suppression_marker)
+    released = release_contributions(full, policy=settings.disclosure)
     written.append(write_csv(released, tables / "kommunebidrag.csv"))
     record(paths.run_log, STAGE, "kommunebidrag", seconds=round(meter.stages[-1]["seconds"], 3),
-           normalisation=_normalisation_label(settings.normalisation, settings.reference_municipality),
+           normalisation=sorted(set(summary["normalisation"])) if len(summary) else [],
            suppressed_municipalities=int((full["n_persons"] < settings.min_persons).sum()),
            models=summary.to_dict(orient="records"))
+    for row in summary.itertuples():
+        if row.normalisation.startswith("mean (reference"):
+            record(paths.run_log, STAGE, "normalisation_fallback", gruppe=row.gruppe, normalisation=row.normalisation)
 
     # tables 3.2 and 3.3
     with meter.stage("second_stage"):

@@ -90,9 +90,10 @@ def build_panel(settings: Settings, meter: StageMeter | None = None) -> dict:
 
 
 def releasable_flow(flow: pd.DataFrame, settings: Settings) -> pd.DataFrame:
-    """The sample flow for the output directory: counts of 1 to min_persons-1 are suppressed."""
+    """The sample flow for the output directory: counts of 1 to min_persons-1 suppressed, the rest rounded
+    (pipeline/disclosure.py); the exact flow stays in WORK/sample_flow_full.csv."""
     from pipeline.disclosure import suppress_small_counts
 
     count_columns = [c for c in flow.columns if c.startswith(("persons", "person_years"))]
-    return suppress_small_counts(flow, count_columns, settings.min_persons, settings.suppression_marker)
+    return suppress_small_counts(flow, count_columns, policy=settings.disclosure)
 

@@ -189,19 +189,18 @@ def test_panel_runs_out_of_core_with_a_memory_limit_below_the_data(synthetic, fi
                                       pd.read_parquet(first_run.paths.panel_dir / name))
 
 
-def test_all_on_a_tiny_extract_suppresses_everything_small_and_names_a_missing_reference(tmp_path):
+def test_all_on_a_tiny_extract_suppresses_everything_small_and_says_how_it_normalised(tmp_path):
     """A directory that follows the contract but holds a handful of refugees: `all` must not crash,
-    must not release small cells, and must say clearly when the reference municipality is absent."""
+    must not release small cells, and must say that a small reference municipality was not used."""
     from tests.extracts import tiny_extract, write_extract
 
     data = write_extract(tmp_path / "in", tiny_extract())
     dirs = ["--input", str(data), "--work", str(tmp_path / "work"), "--out", str(tmp_path / "out")]
-    refused = runner.invoke(app, ["all", *dirs])
-    assert refused.exit_code == 24
-    assert "reference municipality '0301' has no observations in gruppe 'overforing'" in refused.stderr
-    config = tmp_path / "mean.toml"
-    config.write_text('[estimation]\nnormalisation = "mean"\n', encoding="utf-8")
-    result = runner.invoke(app, ["all", *dirs, "--config", str(config)])
+    result = runner.invoke(app, ["all", *dirs])
     assert result.exit_code == 0, result.stderr
+    contributions = pd.read_csv(tmp_path / "out" / "tables" / "kommunebidrag.csv", dtype=str)
+    assert len(contributions) == 4 * 4   # every municipality x group, none and few alike
+    assert (contributions[["estimate", "std_error", "n_persons", "n_person_years"]] == "prikket").all().all()
+    assert set(contributions["normalisation"]) == {"mean (reference 0301 under 30 persons)"}
     coefficients = pd.read_csv(tmp_path / "out" / "tables" / "fig3_15_coefficients.csv", dtype=str)
     assert (coefficients[["estimate", "n_persons", "r2"]] == "prikket").all().all()
