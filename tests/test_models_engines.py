@@ -62,6 +62,18 @@ def test_successive_models_match_pyfixest(design, m):
     np.testing.assert_allclose(ours.std_errors, ref.se().to_numpy(), rtol=SE_RTOL)
 
 
+def test_two_way_clustering_by_person_and_municipality_matches_pyfixest(design):
+    pf = pytest.importorskip("pyfixest")
+    frame, names = _pyfixest_frame(design)
+    cols = _model_columns(design, 9)
+    two_way = np.column_stack([design.cluster, design.fe])
+    ours = fit_ols_subsets(design.y, design.X, [cols], cluster=two_way)[0]
+    ref = pf.feols("y ~ " + " + ".join(names[c] for c in cols), data=frame, vcov={"CRV1": "person + kommune"})
+    np.testing.assert_allclose(ours.coef, ref.coef().to_numpy(), rtol=0, atol=COEF_TOL)
+    np.testing.assert_allclose(ours.std_errors, ref.se().to_numpy(), rtol=SE_RTOL)
+    assert ours.df_resid == ref._df_t == len(np.unique(design.fe)) - 1
+
+
 def test_fixed_effects_model_matches_pyfixest(design):
     pf = pytest.importorskip("pyfixest")
     frame, names = _pyfixest_frame(design)
