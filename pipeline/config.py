@@ -24,6 +24,9 @@ REFERENCE_DATA_DIR = PROJECT_ROOT / "reference_data"
 DEFAULT_CONFIG = PROJECT_ROOT / "config" / "default.toml"
 
 Normalisation = Literal["reference", "mean"]
+Clustering = Literal["person", "person+municipality"]
+CLUSTERINGS = ("person", "person+municipality")
+OUTCOMES = ("arbeid_utdanning", "sysselsatt", "i_utdanning")
 CATEGORIES = ("overforing", "asyl", "familie")
 CONTRACT_TABLES = (
     "personer", "bosted", "inntekt", "utdanning", "familie",
@@ -96,6 +99,7 @@ class Settings:
     min_age: int = 20
     max_age: int = 69
     max_botid_contributions: int = 9
+    employment_threshold_g: float = 1.0
     min_persons: int = 30
     suppression_marker: str = "prikket"
     count_base: int = 5
@@ -103,6 +107,10 @@ class Settings:
     normalisation: Normalisation = "reference"
     reference_municipality: str = "0301"
     min_persons_municipality: int = 1
+    outcome: str = "arbeid_utdanning"
+    cluster: Clustering = "person"
+    exclude_years: tuple[int, ...] = ()
+    max_botid: int | None = None
     characteristics_year: int = 2010
     bi_first_year: int = 2011
     bi_last_year: int = 2020
@@ -116,6 +124,13 @@ class Settings:
     language: Literal["no", "en"] = "no"
     seed: int | None = None
     source: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def contributions_max_botid(self) -> int:
+        """Contributions use botid 0..max_botid_contributions, within the models' botid window."""
+        if self.max_botid is None:
+            return self.max_botid_contributions
+        return min(self.max_botid, self.max_botid_contributions)
 
     @property
     def study_years(self) -> range:
@@ -183,6 +198,7 @@ def load_settings(
         min_age=int(study["min_age"]),
         max_age=int(study["max_age"]),
         max_botid_contributions=int(study["max_botid_contributions"]),
+        employment_threshold_g=float(study["employment_threshold_g"]),
         min_persons=int(disc["min_persons"]),
         suppression_marker=str(disc["marker"]),
         count_base=int(disc["count_base"]),
@@ -190,6 +206,10 @@ def load_settings(
         normalisation=est["normalisation"],
         reference_municipality=str(est["reference_municipality"]),
         min_persons_municipality=int(est["min_persons_municipality"]),
+        outcome=str(est["outcome"]),
+        cluster=str(est["cluster"]),
+        exclude_years=tuple(int(y) for y in est["exclude_years"]),
+        max_botid=None if int(est["max_botid"]) < 0 else int(est["max_botid"]),
         characteristics_year=int(mun["characteristics_year"]),
         bi_first_year=int(mun["bi_first_year"]),
         bi_last_year=int(mun["bi_last_year"]),
@@ -209,6 +229,12 @@ def load_settings(
         raise ValueError(f"normalisation must be 'reference' or 'mean', not {values['normalisation']!r}")
     if values["first_year"] > values["last_year"]:
         raise ValueError("first_year must not be after last_year")
+    if values["outcome"] not in OUTCOMES:
+        raise ValueError(f"[estimation] outcome must be one of {list(OUTCOMES)}, not {values['outcome']!r}")
+    if values["cluster"] not in CLUSTERINGS:
+        raise ValueError(f"[estimation] cluster must be one of {list(CLUSTERINGS)}, not {values['cluster']!r}")
+    if values["employment_threshold_g"] <= 0:
+        raise ValueError("[study] employment_threshold_g must be positive")
     if values["count_base"] < 1 or values["share_decimals"] < 0 or values["min_persons"] < 1:
         raise ValueError("[disclosure] needs min_persons >= 1, count_base >= 1 and share_decimals >= 0")
     return Settings(**values)

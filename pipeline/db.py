@@ -25,6 +25,7 @@ def connect(path: Path | str, settings: Settings) -> duckdb.DuckDBPyConnection:
 def set_study_variables(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
     for name in ("first_year", "last_year", "min_age", "max_age"):
         con.execute(f"set variable {name} = {int(getattr(settings, name))}")
+    con.execute(f"set variable employment_threshold_g = {float(settings.employment_threshold_g)!r}")
 
 
 def country_regions(codes: list[str]) -> dict[str, str]:

@@ -10,9 +10,11 @@ import numpy as np
 import pandas as pd
 
 from models import formatting as fmt
+from dataclasses import dataclass
+
 from models.design import (
     CLUSTER, INDIVIDUAL_BLOCKS, MODEL_NAMES, MUNICIPALITY_BLOCK_LABELS, MUNICIPALITY_BLOCK_NAME,
-    MUNICIPALITY_FE, Design, build_design, regression_sample,
+    MUNICIPALITY_FE, OUTCOME, Design, build_design, regression_sample,
 )
 from models.fixed_effects import fit_absorbed, normalise_effects
 from models.ols import OLSResult, fit_ols_subsets
@@ -41,11 +43,26 @@ def _persons_per_column(design: Design) -> np.ndarray:
 
 # --- fig 3.15 -------------------------------------------------------------------------------
 
-def successive_models(design: Design) -> list[OLSResult]:
-    """Model m = OLS of the outcome on blocks 1..m (methods.md §6, fig 3.15), CR1 by person."""
-    subsets = [design.columns_of([b.name for b in design.blocks[:m]]) for m in range(1, len(design.blocks) + 1)]
-    return fit_ols_subsets(design.y, design.X, subsets, terms=design.terms, cluster=design.cluster,
-                           n_clusters=design.n_clusters, vcov="CR1")
+def successive_models(design: Design, *, cluster: np.ndarray | None = None,
+                      models: range | None = None) -> list[OLSResult]:
+    """Model m = OLS of the outcome on blocks 1..m (methods.md §6, fig 3.15), CR1 by person (or by the
+    codes in `cluster`, two columns for two-way clustering); `models` selects m (default all nine)."""
+    models = models or range(1, len(design.blocks) + 1)
+    subsets = [design.columns_of([b.name for b in design.blocks[:m]]) for m in models]
+    codes = design.cluster if cluster is None else cluster
+    return fit_ols_subsets(design.y, design.X, subsets, terms=design.terms, cluster=codes,
+                           n_clusters=design.n_clusters if cluster is None else None, vcov="CR1")
+
+
+def cluster_codes(design: Design, sample: pd.DataFrame, *, clustering: str) -> np.ndarray:
+    """Person codes, or (person, settlement municipality) codes for two-way clustering; a person with no
+    settlement municipality is a municipality cluster of their own, so the sample stays the same."""
+    if clustering == "person":
+        return design.cluster
+    municipality = sample[MUNICIPALITY_FE].astype(object).to_numpy()
+    own = "person:" + sample[CLUSTER].astype(str).to_numpy().astype(object)
+    codes = pd.factorize(np.where(pd.isna(municipality), own, municipality))[0]
+    return np.column_stack([design.cluster, codes.astype(np.int64)])
 
 
 def _small_reference_blocks(design: Design, min_persons: int) -> list[int]:
@@ -118,21 +135,24 @@ def regression_table_text(coefs: pd.DataFrame, *, kind: str, language: str) -> s
 
 # --- fig 3.16 -------------------------------------------------------------------------------
 
-def decomposition_samples(sample: pd.DataFrame) -> list[tuple[str, str, str, np.ndarray]]:
-    """(sample name, gruppe, botid label, row mask) for alle + each category × all botid, 3, 6, 9."""
+def decomposition_samples(sample: pd.DataFrame, botids: tuple[int | None, ...] = DECOMPOSITION_BOTID,
+                          ) -> list[tuple[str, str, str, np.ndarray]]:
+    """(sample name, gruppe, botid label, row mask) for alle + each category × all botid (None), 3, 6, 9."""
     out = []
     kategori = sample["kategori"].to_numpy()
-    botids = sample["botid"].to_numpy()
+    sample_botid = sample["botid"].to_numpy()
     for gruppe in ("alle", *CATEGORIES):
         in_group = np.ones(len(sample), dtype=bool) if gruppe == "alle" else kategori == gruppe
-        for botid in DECOMPOSITION_BOTID:
-            mask = in_group if botid is None else in_group & (botids == botid)
+        for botid in botids:
+            mask = in_group if botid is None else in_group & (sample_botid == botid)
             name = gruppe if botid is None else f"{gruppe}_botid{botid}"
             out.append((name, gruppe, "alle" if botid is None else str(botid), mask))
     return out
 
 
-def r2_decomposition_frame(sample: pd.DataFrame, *, policy: disclosure.Policy, language: str = "no") -> pd.DataFrame:
+def r2_decomposition_frame(sample: pd.DataFrame, *, policy: disclosure.Policy, language: str = "no",
+                           botids: tuple[int | None, ...] = DECOMPOSITION_BOTID,
+                           outcome: str = OUTCOME) -> pd.DataFrame:
     """fig3_16_r2_decomposition.csv: Shapley shares of R² over the ten blocks per sample.
 
     Samples with fewer than `min_persons` persons are not decomposed; their statistics and counts are
@@ -141,10 +161,10 @@ def r2_decomposition_frame(sample: pd.DataFrame, *, policy: disclosure.Policy, l
     min_persons = policy.min_persons
     labels = {b.name: (b.label_no if language == "no" else b.label_en) for b in INDIVIDUAL_BLOCKS}
     labels[MUNICIPALITY_BLOCK_NAME] = MUNICIPALITY_BLOCK_LABELS[0 if language == "no" else 1]
-    full = build_design(sample, INDIVIDUAL_BLOCKS, fe_column=MUNICIPALITY_FE)
+    full = build_design(sample, INDIVIDUAL_BLOCKS, fe_column=MUNICIPALITY_FE, outcome=outcome)
     statistics = ["r2_share", "share_of_r2", "adj_r2_share", "r2_total", "adj_r2_total"]
     rows = []
-    for name, gruppe, botid, mask in decomposition_samples(sample):
+    for name, gruppe, botid, mask in decomposition_samples(sample, botids):
         common = {"sample": name, "gruppe": gruppe, "botid": botid}
         n_persons = int(np.unique(full.cluster[mask]).size)
         if n_persons < max(min_persons, 2):
@@ -177,7 +197,7 @@ def contribution_sample(sample: pd.DataFrame, gruppe: str, *, min_persons_munici
 
 def municipality_contributions(
     sample: pd.DataFrame, *, municipalities: list[str], normalisation: str, reference: str,
-    min_persons_municipality: int, min_persons: int = 1,
+    min_persons_municipality: int, min_persons: int = 1, outcome: str = OUTCOME,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Full model + settlement-municipality FE per group (methods.md §6); effects in pp.
 
@@ -200,7 +220,7 @@ def municipality_contributions(
         part = contribution_sample(sample, gruppe, min_persons_municipality=min_persons_municipality)
         if part.empty:
             continue
-        design = build_design(part, INDIVIDUAL_BLOCKS, fe_column=MUNICIPALITY_FE)
+        design = build_design(part, INDIVIDUAL_BLOCKS, fe_column=MUNICIPALITY_FE, outcome=outcome)
         with Timer() as timer:
             res = fit_absorbed(design.y, design.X, design.fe, terms=design.terms, fe_levels=design.fe_levels,
                                cluster=design.cluster, n_clusters=design.n_clusters, vcov="CR1")
@@ -274,6 +294,28 @@ def table3_3(contributions: pd.DataFrame, characteristics: pd.DataFrame) -> pd.D
 
 # --- the stage -------------------------------------------------------------------------------
 
+@dataclass(frozen=True)
+class ModelSamples:
+    """The person-years each model family uses (settings: ages, botid window, years, outcome)."""
+
+    models: pd.DataFrame             # fig 3.15
+    fixed_effects: pd.DataFrame      # fig 3.16: also needs a settlement municipality
+    contributions: pd.DataFrame      # kommunebidrag: botid 0..contributions_max_botid
+    dropped_missing: int
+    dropped_missing_fe: int
+
+
+def model_samples(person_year: pd.DataFrame, settings: Settings) -> ModelSamples:
+    """Regression samples of methods.md §1 and §6 under the settings (the robustness variants override them)."""
+    blocks = tuple(b.column for b in INDIVIDUAL_BLOCKS)
+    common = dict(min_age=settings.min_age, max_age=settings.max_age, categories=CATEGORIES,
+                  outcome=settings.outcome, exclude_years=settings.exclude_years, max_botid=settings.max_botid)
+    models, dropped = regression_sample(person_year, require=blocks, **common)
+    fixed_effects, dropped_fe = regression_sample(person_year, require=(*blocks, MUNICIPALITY_FE), **common)
+    contributions = fixed_effects.loc[fixed_effects["botid"] <= settings.contributions_max_botid]
+    return ModelSamples(models, fixed_effects, contributions, dropped, dropped_fe)
+
+
 def run(settings: Settings, meter: StageMeter | None = None) -> list[Path]:
     """Read the work panel and municipality table, estimate everything, write tables; return paths.
 
@@ -287,14 +329,13 @@ def run(settings: Settings, meter: StageMeter | None = None) -> list[Path]:
     person_year = pd.read_parquet(paths.person_year)
     municipality_year = pd.read_parquet(paths.municipality_year)
     record(paths.run_log, STAGE, "start", person_years_in=len(person_year))
-    block_columns = [b.column for b in INDIVIDUAL_BLOCKS]
+    samples = model_samples(person_year, settings)
 
     # fig 3.15
     with meter.stage("fig3_15_models"):
-        sample, dropped = regression_sample(person_year, min_age=settings.min_age, max_age=settings.max_age,
-                                            categories=CATEGORIES, require=tuple(block_columns))
-        design = build_design(sample, INDIVIDUAL_BLOCKS)
-        results = successive_models(design)
+        design = build_design(samples.models, INDIVIDUAL_BLOCKS, outcome=settings.outcome)
+        results = successive_models(design, cluster=cluster_codes(design, samples.models,
+                                                                  clustering=settings.cluster))
         coefs = coefficient_frame(results, design, policy=settings.disclosure)
     written.append(write_csv(coefs, tables / "fig3_15_coefficients.csv"))
     written.append(write_text(regression_table_text(coefs, kind="md", language=lang),
@@ -302,28 +343,26 @@ def run(settings: Settings, meter: StageMeter | None = None) -> list[Path]:
     written.append(write_text(regression_table_text(coefs, kind="tex", language=lang),
                               tables / "fig3_15_regression_table.tex"))
     record(paths.run_log, STAGE, "fig3_15", seconds=round(meter.stages[-1]["seconds"], 3), n_person_years=design.n_obs,
-           n_persons=design.n_clusters, rows_dropped_missing=dropped,
+           n_persons=design.n_clusters, rows_dropped_missing=samples.dropped_missing,
            suppressed_cells=int((coefs["estimate"] == settings.suppression_marker).sum()),
            dropped_collinear=sorted({t for r in results for t in r.dropped}))
 
     # fig 3.16
     with meter.stage("fig3_16_decomposition"):
-        fe_sample, dropped_fe = regression_sample(person_year, min_age=settings.min_age, max_age=settings.max_age,
-                                                  categories=CATEGORIES, require=(*block_columns, MUNICIPALITY_FE))
-        decomposition = r2_decomposition_frame(fe_sample, policy=settings.disclosure, language=lang)
+        decomposition = r2_decomposition_frame(samples.fixed_effects, policy=settings.disclosure, language=lang,
+                                               outcome=settings.outcome)
     # 12 significant digits so that the written shares still add up to the written total
     written.append(write_csv(decomposition, tables / "fig3_16_r2_decomposition.csv", float_format="%.12g"))
     record(paths.run_log, STAGE, "fig3_16", seconds=round(meter.stages[-1]["seconds"], 3), n_samples=decomposition["sample"].nunique(),
-           n_person_years=len(fe_sample), rows_dropped_missing=dropped_fe)
+           n_person_years=len(samples.fixed_effects), rows_dropped_missing=samples.dropped_missing_fe)
 
     # municipality contributions (botid 0..max_botid_contributions)
     with meter.stage("municipality_contributions"):
-        contrib_rows, _ = regression_sample(fe_sample, min_age=settings.min_age, max_age=settings.max_age,
-                                            max_botid=settings.max_botid_contributions)
         full, summary = municipality_contributions(
-            contrib_rows, municipalities=sorted(municipality_year["kommnr_2020"].astype(str).unique()),
+            samples.contributions, municipalities=sorted(municipality_year["kommnr_2020"].astype(str).unique()),
             normalisation=settings.normalisation, reference=settings.reference_municipality,
-            min_persons_municipality=settings.min_persons_municipality, min_persons=settings.min_persons)
+            min_persons_municipality=settings.min_persons_municipality, min_persons=settings.min_persons,
+            outcome=settings.outcome)
     private_dir(paths.work)
     private_dir(paths.estimates_dir)
     written.append(write_parquet(full, paths.estimates_dir / "kommunebidrag_full.parquet", private=True))

@@ -58,9 +58,9 @@ final as (
         utdanning_innvandring,
         yrkinnt,
         g,
-        (yrkinnt > g)::integer as sysselsatt,
+        (yrkinnt > getvariable('employment_threshold_g') * g)::integer as sysselsatt,
         in_education::integer as i_utdanning,
-        (yrkinnt > g or in_education)::integer as arbeid_utdanning
+        (yrkinnt > getvariable('employment_threshold_g') * g or in_education)::integer as arbeid_utdanning
     from kept
 )
 
