@@ -257,7 +257,7 @@ def pooled_standard_errors(std_error: np.ndarray, n_persons: np.ndarray, n_perso
 StandardErrorChoice = Literal["pooled", "cluster"]
 STANDARD_ERROR_CHOICES: tuple[str, ...] = ("pooled", "cluster")
 EB_COLUMNS = ("eb_estimate", "eb_std_error", "eb_ci_low", "eb_ci_high")
-MIN_UNITS = 10   # fewer releasable municipalities than this: no prior is estimated (columns NaN)
+MIN_UNITS = 30   # fewer releasable municipalities than this: no prior is estimated (columns NaN)
 
 
 def shrink_contributions(
