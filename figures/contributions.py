@@ -27,7 +27,9 @@ OUTSIDE_COLOUR = style.PALETTE[3]
 
 
 def _group(frame: pd.DataFrame, gruppe: str) -> pd.DataFrame:
+    """The group's released rows; a column the table lacks (e.g. no ranks) reads as missing."""
     rows = frame.loc[frame["gruppe"].astype(str) == gruppe]
+    rows = rows.reindex(columns=list(dict.fromkeys([*rows.columns, *NUMERIC_COLUMNS])))
     return rows.loc[rows["estimate"].notna() & rows["std_error"].notna()]
 
 

@@ -91,6 +91,9 @@ def test_a_group_without_released_contributions_gives_an_empty_panel():
     fig = contributions.caterpillar(frame, gruppe="overforing")
     assert fig.axes[0].texts[0].get_text() == style.label("kommunebidrag.none")
     contributions.funnel(frame)
+    # a table without the new columns still draws the raw estimates
+    plain = contributions.caterpillar(frame[["gruppe", "kommnr_2020", "estimate", "std_error", "n_persons"]], gruppe="asyl")
+    assert len(plain.axes[0].get_lines()[0].get_data()[0]) == 40
 
 
 def test_funnel_parameters_by_hand():
