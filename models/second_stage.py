@@ -105,14 +105,6 @@ def characteristics_frame(
     return out
 
 
-def characteristic_levels(
-    municipality_year: pd.DataFrame, *, year: int,
-    characteristics: tuple[Characteristic, ...] = CHARACTERISTICS,
-) -> pd.DataFrame:
-    """Deprecated: characteristics_frame(..., form="level"); kept only while pipeline/estimate.py calls it."""
-    return characteristics_frame(municipality_year, year=year, form="level", characteristics=characteristics)
-
-
 def stars(p_value: float) -> str:
     """*** p < 0.01, ** p < 0.05, * p < 0.10, else ''."""
     if not np.isfinite(p_value):

@@ -306,7 +306,8 @@ def shrink_contributions(
                                                  use=released)
         else:
             s2 = rho = np.nan
-        X = np.column_stack([np.ones(len(part)), np.log(persons), *(part[c].to_numpy(dtype=np.float64) for c in names)])
+        ln_persons = np.log(np.where(persons > 0, persons, np.nan))   # nobody: no contribution, no row of X used
+        X = np.column_stack([np.ones(len(part)), ln_persons, *(part[c].to_numpy(dtype=np.float64) for c in names)])
         result = empirical_bayes(part["estimate"].to_numpy(dtype=np.float64), se, X, use=released, alpha=alpha)
         out.loc[rows, "eb_estimate"] = result.estimate
         out.loc[rows, "eb_std_error"] = result.std_error

@@ -88,6 +88,8 @@ def linear_equations(
                 raise ValueError("fgls_weights are needed when 'fgls_slope' is published")
             w = np.where(known, np.asarray(fgls_weights, dtype=np.float64)[c], 0.0)
             w = np.where(np.isfinite(w), w, 0.0)
+            if np.sum(w[known]) <= 0:   # the weighted slope is undefined, so nothing is published
+                continue
             centre = float(np.sum(w[known] * z[known]) / np.sum(w[known]))
             rows.append(np.where(known, w * (z - centre), 0.0)[hidden])
     return np.array(rows).reshape(len(rows), int(hidden.sum()))

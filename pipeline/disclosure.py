@@ -61,6 +61,7 @@ class Columns:
     counts: tuple[str, ...] = COUNT_COLUMNS
     shares: tuple[str, ...] = ()
     persons: str = PERSONS_COLUMN
+    whole: tuple[str, ...] = ()      # statistics that are whole numbers (ranks), written without decimals
 
 
 def round_count(values: pd.Series | np.ndarray, base: int) -> np.ndarray:
@@ -113,7 +114,7 @@ def release(frame: pd.DataFrame, *, policy: Policy, columns: Columns,
     for column in columns.shares:
         out[column] = round_share(frame[column], policy.share_decimals)
     out = _mark(out, [*columns.stats, *counts], small, policy.marker)
-    whole = [*counts, *(columns.shares if policy.share_decimals == 0 else ())]
+    whole = [*counts, *columns.whole, *(columns.shares if policy.share_decimals == 0 else ())]
     return _integers(out, whole), int(small.sum())
 
 
@@ -165,7 +166,8 @@ def _mark(frame: pd.DataFrame, columns: Sequence[str], small: np.ndarray, marker
 def _integers(frame: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
     """Whole numbers written as integers (30, not 30.0) next to the marker."""
     for column in columns:
-        frame[column] = frame[column].map(lambda v: int(v) if isinstance(v, float) and np.isfinite(v) else v)
+        frame[column] = frame[column].map(lambda v: int(v) if isinstance(v, (float, int, np.integer)) and not
+                                          isinstance(v, bool) and np.isfinite(v) else v)
     return frame
 
 

@@ -18,7 +18,10 @@ from models.design import (
 )
 from models.fixed_effects import fit_absorbed, normalise_effects
 from models.ols import OLSResult, fit_ols_subsets
-from models.second_stage import CHARACTERISTICS, characteristic_levels, characteristics_frame, second_stage
+from models.ranks import RANK_COLUMNS, rank_table
+from models.second_stage import CHARACTERISTICS, characteristics_frame, second_stage, second_stage_weighted
+from models.shrinkage import EB_COLUMNS, shrink_contributions
+from models.table_disclosure import SampleDecision, second_stage_sample
 from models.shapley import r2_decomposition
 from models.vcov import group_sums
 from pipeline import disclosure
@@ -228,10 +231,12 @@ def municipality_contributions(
         used = group_normalisation(res, normalisation=normalisation, reference=reference, min_persons=min_persons)
         effects = normalise_effects(res, normalisation="reference" if used.startswith("reference") else "mean",
                                     reference=reference, mean_over=releasable)
+        ranks = rank_table(effects["level"], effects["estimate"] * PP, res.fe_vcov * PP ** 2, use=releasable)
         frame = pd.DataFrame({
             "gruppe": gruppe, "kommnr_2020": effects["level"], "estimate": effects["estimate"] * PP,
             "std_error": effects["std_error"] * PP, "n_persons": effects["n_clusters"],
-            "n_person_years": effects["n_obs"]})
+            "n_person_years": effects["n_obs"], **{c: ranks[c].to_numpy() for c in RANK_COLUMNS},
+            "std_error_raw": np.sqrt(np.clip(np.diag(res.fe_vcov), 0.0, None)) * PP})
         frame = frame.set_index("kommnr_2020").reindex(sorted(municipalities))
         frame = frame.fillna({"gruppe": gruppe, "n_persons": 0, "n_person_years": 0})
         frame = frame.astype({"n_persons": np.int64, "n_person_years": np.int64}).reset_index()
@@ -244,7 +249,19 @@ def municipality_contributions(
 
 
 CONTRIBUTION_COLUMNS = ["gruppe", "kommnr_2020", "estimate", "std_error", "n_persons", "n_person_years",
-                        "normalisation"]
+                        "normalisation", *RANK_COLUMNS, "std_error_raw"]
+RELEASED_CONTRIBUTION_COLUMNS = ["gruppe", "kommnr_2020", "estimate", "std_error", "n_persons", "n_person_years",
+                                 "normalisation", *EB_COLUMNS, *RANK_COLUMNS]
+
+
+def add_shrinkage(full: pd.DataFrame, *, min_persons: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """kommunebidrag with the empirical-Bayes columns (models/shrinkage.py, prior from the releasable
+    municipalities only) and the prior's parameters per group."""
+    eb, summary = shrink_contributions(full, min_persons=min_persons)
+    out = full.reset_index(drop=True)
+    for column in (*EB_COLUMNS, "eb_shrinkage", "eb_prior_mean", "eb_se_used"):
+        out[column] = eb[column].to_numpy()
+    return out, summary
 
 
 def group_normalisation(result, *, normalisation: str, reference: str, min_persons: int) -> str:
@@ -261,9 +278,10 @@ def group_normalisation(result, *, normalisation: str, reference: str, min_perso
 
 
 def release_contributions(full: pd.DataFrame, *, policy: disclosure.Policy) -> pd.DataFrame:
-    """Releasable kommunebidrag: estimate, SE and counts → marker where fewer than `min_persons` persons
+    """Releasable kommunebidrag: every statistic and count → marker where fewer than `min_persons` persons
     (none and a few alike); counts rounded."""
-    out, _ = disclosure.release(full, policy=policy, columns=disclosure.Columns(stats=("estimate", "std_error")))
+    out, _ = disclosure.release(full[RELEASED_CONTRIBUTION_COLUMNS], policy=policy, columns=disclosure.Columns(
+        stats=("estimate", "std_error", *EB_COLUMNS, *RANK_COLUMNS), whole=RANK_COLUMNS))
     return out
 
 
@@ -290,6 +308,29 @@ def table3_3(contributions: pd.DataFrame, characteristics: pd.DataFrame) -> pd.D
     """Bivariate second stage (models/second_stage.py), groups in report order."""
     return second_stage(contributions[["gruppe", "kommnr_2020", "estimate"]], characteristics,
                         names=tuple(ch.name for ch in CHARACTERISTICS))
+
+
+def second_stage_municipalities(full: pd.DataFrame, characteristics: pd.DataFrame, *,
+                                min_persons: int) -> tuple[pd.DataFrame, dict[str, SampleDecision]]:
+    """The municipalities tables 3.2 and 3.3 (and the weighted companion) use, per group: every one with
+    a contribution, as the report, when the published tables cannot give a suppressed one back
+    (models/table_disclosure.py), else the releasable ones only.
+
+    The weighted second stage's ω is the SE of each raw effect (`std_error_raw`): the slope does not
+    depend on the normalisation, and a contrast would give the reference municipality an exact zero.
+    """
+    parts, decisions = [], {}
+    for gruppe, part in full.loc[full["estimate"].notna()].groupby("gruppe", sort=False):
+        decision = second_stage_sample(part.assign(std_error=part["std_error_raw"]), characteristics,
+                                       min_persons=min_persons)
+        decisions[gruppe] = decision
+        parts.append(part if decision.include_suppressed else part.loc[part["n_persons"] >= min_persons])
+    return (pd.concat(parts, ignore_index=True) if parts else full.iloc[:0]), decisions
+
+
+def sample_notes(decisions: dict[str, SampleDecision], *, language: str) -> list[str]:
+    labels = dict(zip(GROUPS, GROUP_LABELS[language]))
+    return [f"{labels[g]}: {decisions[g].note}" for g in GROUPS if g in decisions]
 
 
 # --- the stage -------------------------------------------------------------------------------
@@ -363,11 +404,13 @@ def run(settings: Settings, meter: StageMeter | None = None) -> list[Path]:
             normalisation=settings.normalisation, reference=settings.reference_municipality,
             min_persons_municipality=settings.min_persons_municipality, min_persons=settings.min_persons,
             outcome=settings.outcome)
+        full, shrinkage = add_shrinkage(full, min_persons=settings.min_persons)
     private_dir(paths.work)
     private_dir(paths.estimates_dir)
     written.append(write_parquet(full, paths.estimates_dir / "kommunebidrag_full.parquet", private=True))
     released = release_contributions(full, policy=settings.disclosure)
     written.append(write_csv(released, tables / "kommunebidrag.csv"))
+    written.append(write_csv(shrinkage, tables / "kommunebidrag_prior.csv"))
     record(paths.run_log, STAGE, "kommunebidrag", seconds=round(meter.stages[-1]["seconds"], 3),
            normalisation=sorted(set(summary["normalisation"])) if len(summary) else [],
            suppressed_municipalities=int((full["n_persons"] < settings.min_persons).sum()),
@@ -379,24 +422,34 @@ def run(settings: Settings, meter: StageMeter | None = None) -> list[Path]:
     # tables 3.2 and 3.3
     with meter.stage("second_stage"):
         chars = characteristics_frame(municipality_year, year=settings.characteristics_year)
-        levels = characteristic_levels(municipality_year, year=settings.characteristics_year)
-        # only releasable contributions: with the suppressed ones, tables 3.2 and 3.3 would give back
-        # their sum, sum of squares and one linear equation per characteristic
-        releasable = full.loc[full["n_persons"] >= settings.min_persons]
-        t32 = table3_2(releasable, levels, language=lang)
-        t33 = table3_3(releasable, chars)
+        levels = characteristics_frame(municipality_year, year=settings.characteristics_year, form="level")
+        used, decisions = second_stage_municipalities(full, chars, min_persons=settings.min_persons)
+        t32 = table3_2(used, levels, language=lang)
+        t33 = table3_3(used, chars)
+        t33_weighted = second_stage_weighted(used.assign(std_error=used["std_error_raw"]), chars,
+                                             names=tuple(ch.name for ch in CHARACTERISTICS))
+    notes = sample_notes(decisions, language=lang)
+    sample_of = {g: "all_with_contribution" if d.include_suppressed else "releasable_only" for g, d in decisions.items()}
+    t32["sample"] = t32["variable"].map(sample_of)
+    for frame in (t33, t33_weighted):
+        frame["sample"] = frame["gruppe"].map(sample_of)
     labels = {ch.name: (ch.label_no if lang == "no" else ch.label_en) for ch in CHARACTERISTICS}
     caption32 = "Tabell 3.2: kommunebidrag og kommunekjennetegn" if lang == "no" else \
         "Table 3.2: municipality contributions and characteristics"
     caption33 = "Tabell 3.3: kommunebidrag og kommunekjennetegn, bivariate regresjoner" if lang == "no" else \
         "Table 3.3: municipality contributions on characteristics, bivariate regressions"
     written.append(write_csv(t32, tables / "table3_2.csv"))
-    written.append(write_text(fmt.summary_table(t32, kind="md", caption=caption32, language=lang), tables / "table3_2.md"))
+    written.append(write_text(fmt.summary_table(t32, kind="md", caption=caption32, language=lang, notes=notes),
+                              tables / "table3_2.md"))
     written.append(write_csv(t33, tables / "table3_3.csv"))
     for kind in ("md", "tex"):
         written.append(write_text(fmt.characteristic_table(t33, groups=list(GROUPS), group_labels=GROUP_LABELS[lang],
-                                                           labels=labels, kind=kind, caption=caption33),
+                                                           labels=labels, kind=kind, caption=caption33, notes=notes),
                                   tables / f"table3_3.{kind}"))
+    written.append(write_csv(t33_weighted, tables / "table3_3_weighted.csv"))
+    for gruppe, decision in decisions.items():
+        record(paths.run_log, STAGE, "second_stage_sample", gruppe=gruppe, n_suppressed=decision.n_suppressed,
+               n_equations=decision.n_equations, include_suppressed=decision.include_suppressed, note=decision.note)
     record(paths.run_log, STAGE, "tables3_2_3_3", seconds=round(meter.stages[-1]["seconds"], 3),
            n_municipalities_characteristics=len(chars), year=settings.characteristics_year)
     return written

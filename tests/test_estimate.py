@@ -48,7 +48,8 @@ def test_writes_the_contracted_files(stage_run):
     assert names == {
         "fig3_15_coefficients.csv", "fig3_15_regression_table.md", "fig3_15_regression_table.tex",
         "fig3_16_r2_decomposition.csv", "kommunebidrag.csv", "kommunebidrag_full.parquet",
-        "table3_2.csv", "table3_2.md", "table3_3.csv", "table3_3.md", "table3_3.tex"}
+        "table3_2.csv", "table3_2.md", "table3_3.csv", "table3_3.md", "table3_3.tex",
+        "table3_3_weighted.csv", "kommunebidrag_prior.csv"}
     assert all(p.exists() for p in written)
     released = [p for p in written if p.is_relative_to(settings.paths.out)]
     assert all(p.suffix != ".parquet" for p in released)
@@ -100,7 +101,8 @@ def test_kommunebidrag_release_and_full(stage_run):
     released = pd.read_csv(settings.paths.tables / "kommunebidrag.csv", dtype={"kommnr_2020": str})
     full = pd.read_parquet(settings.paths.estimates_dir / "kommunebidrag_full.parquet")
     assert list(released.columns) == ["gruppe", "kommnr_2020", "estimate", "std_error", "n_persons",
-                                      "n_person_years", "normalisation"]
+                                      "n_person_years", "normalisation", "eb_estimate", "eb_std_error",
+                                      "eb_ci_low", "eb_ci_high", "rank", "rank_ci_low", "rank_ci_high"]
     assert set(released["gruppe"]) == {"asyl", "overforing", "familie", "alle"}
     assert (released["normalisation"] == "reference:0301").all()
     # every municipality x group row, the same marker for none and for a few
@@ -113,7 +115,7 @@ def test_kommunebidrag_release_and_full(stage_run):
     counts = full.set_index(["gruppe", "kommnr_2020"])["n_persons"]
     small = np.asarray(released.set_index(["gruppe", "kommnr_2020"]).index.map(counts) < settings.min_persons)
     assert small.any() and (~small).any()
-    for column in ("estimate", "std_error", "n_persons", "n_person_years"):
+    for column in ("estimate", "std_error", "n_persons", "n_person_years", "eb_estimate", "rank", "rank_ci_high"):
         assert (released.loc[small, column] == settings.suppression_marker).all()
     reference = full.loc[full["kommnr_2020"] == "0301"]
     assert len(reference) == 4 and (reference["estimate"] == 0).all() and (reference["std_error"] == 0).all()
@@ -128,12 +130,15 @@ def test_tables_3_2_and_3_3(stage_run):
     asyl = t32.loc[(t32["kind"] == "kommunebidrag") & (t32["variable"] == "asyl")].iloc[0]
     asyl_rows = full.loc[full["gruppe"] == "asyl"]
     assert (asyl_rows["n_persons"] < settings.min_persons).any()
+    # 60 municipalities: too few suppressed ones to hide them from the published equations
+    assert asyl["sample"] == "releasable_only"
     values = asyl_rows.loc[asyl_rows["n_persons"] >= settings.min_persons, "estimate"]  # releasable only
     assert asyl["mean"] == pytest.approx(values.mean(), rel=1e-5)
     assert asyl["sd"] == pytest.approx(values.std(), rel=1e-5)
     assert asyl["n_municipalities"] == len(values)
     t33 = pd.read_csv(settings.paths.tables / "table3_3.csv")
-    assert list(t33.columns) == ["characteristic", "gruppe", "coef", "std_error", "p_value", "stars", "r2", "n"]
+    assert list(t33.columns) == ["characteristic", "gruppe", "coef", "std_error", "p_value", "stars", "r2", "n",
+                                 "sample"]
     assert len(t33) == 12 * 4
     assert (t33.loc[t33["gruppe"] == "asyl", "n"] <= len(values)).all()
     assert (settings.paths.tables / "table3_3.tex").read_text().count("R$^2$ &") == 12
