@@ -306,6 +306,7 @@ def run(settings: Settings, meter: StageMeter | None = None) -> list[Path]:
            normalisation=_normalisation_label(settings.normalisation, settings.reference_municipality),
            suppressed_municipalities=int((full["n_persons"] < settings.min_persons).sum()),
            models=summary.to_dict(orient="records"))
+    written += write_card_tables(settings, contrib_rows, full, municipality_year)
 
     # tables 3.2 and 3.3
     with meter.stage("second_stage"):
@@ -331,3 +332,53 @@ def run(settings: Settings, meter: StageMeter | None = None) -> list[Path]:
     record(paths.run_log, STAGE, "tables3_2_3_3", seconds=round(meter.stages[-1]["seconds"], 3),
            n_municipalities_characteristics=len(chars), year=settings.characteristics_year)
     return written
+
+
+# --- observed against predicted per municipality and botid band (the municipality cards) ----------
+
+def write_card_tables(settings: Settings, contrib_rows: pd.DataFrame, full: pd.DataFrame,
+                      municipality_year: pd.DataFrame) -> list[Path]:
+    """kommune_observert_predikert.csv (models/predicted.py) and kommuner.csv (names, centrality).
+
+    Refits the kommunebidrag model of each group (the same sample and design) for β and the
+    effects; the predicted rate adds the person-year-weighted mean effect over the municipalities
+    whose contribution is released, so each released group total's gap equals its contribution
+    minus that mean. Cells are released by predicted.suppressed_cells (primary and complementary).
+    """
+    from models import predicted
+
+    bands = predicted.check_bands(settings.card_botid_bands, max_botid=settings.max_botid_contributions)
+    labels = [predicted.band_label(lo, hi) for lo, hi in bands]
+    total = predicted.band_label(0, settings.max_botid_contributions)
+    municipalities = sorted(municipality_year["kommnr_2020"].astype(str).unique())
+    frames, persons = [], {}
+    for gruppe in GROUPS:
+        part = contribution_sample(contrib_rows, gruppe, min_persons_municipality=settings.min_persons_municipality)
+        if part.empty:
+            continue
+        design = build_design(part, INDIVIDUAL_BLOCKS, fe_column=MUNICIPALITY_FE)
+        res = fit_absorbed(design.y, design.X, design.fe, terms=design.terms, fe_levels=design.fe_levels,
+                           cluster=design.cluster, n_clusters=design.n_clusters, vcov="iid")
+        beta = pd.Series(res.ols.coef, index=list(res.ols.terms)).reindex(list(design.terms)).fillna(0.0)
+        pred, alpha_bar = predicted.predicted_rates(design.X, beta.to_numpy(), alpha=res.fe_coef,
+                                                    n_obs=res.fe_n_obs, mean_over=res.fe_n_clusters >= settings.min_persons)
+        rows = pd.DataFrame({"kommnr_2020": design.fe_levels[design.fe].astype(str), "person": part[CLUSTER].to_numpy(),
+                             "band": predicted.botid_band(part["botid"].to_numpy(), bands), "y": design.y,
+                             "predicted": pred})
+        cells, sets = predicted.gap_cells(rows, municipalities=municipalities, bands=labels, total_band=total)
+        released = full.loc[(full["gruppe"] == gruppe) & (full["n_persons"] >= settings.min_persons)]
+        mean_contribution = np.average(released["estimate"], weights=released["n_person_years"]) \
+            if len(released) else np.nan
+        cells.insert(0, "gruppe", gruppe)
+        cells["contribution_mean_pp"] = mean_contribution
+        frames.append(cells)
+        persons.update({(gruppe, k, b): sets.get((k, b), frozenset()) for k in municipalities for b in [*labels, total]})
+    table = pd.concat(frames, ignore_index=True)
+    hidden = predicted.suppressed_cells(persons, bands=labels, total_band=total, min_persons=settings.min_persons)
+    released_table = predicted.release_cells(table, hidden, marker=settings.suppression_marker)
+    names = (municipality_year.sort_values("aar").groupby("kommnr_2020", as_index=False)
+             [["kommunenavn", "sentralitetsklasse", "sentralitetsindeks"]].last())
+    record(settings.paths.run_log, STAGE, "suppressed", output="kommune_observert_predikert.csv",
+           cells=len(hidden))
+    return [write_csv(released_table, settings.paths.tables / "kommune_observert_predikert.csv"),
+            write_csv(names, settings.paths.tables / "kommuner.csv")]
