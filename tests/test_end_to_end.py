@@ -28,7 +28,7 @@ REPORT_TABLES = [f"fig3_{n:02d}.csv" for n in (*range(1, 15), 17, 18, 19, 20)] +
     "fig3_16_r2_decomposition.csv", "kommunebidrag.csv"]
 
 
-def digest_tree(directory: Path, suffixes=(".csv", ".md", ".tex", ".png", ".pdf", ".parquet")) -> dict[str, str]:
+def digest_tree(directory: Path, suffixes=(".csv", ".md", ".tex", ".png", ".pdf", ".parquet", ".html")) -> dict[str, str]:
     return {str(p.relative_to(directory)): hashlib.sha256(p.read_bytes()).hexdigest()
             for p in sorted(directory.rglob("*")) if p.is_file() and p.suffix in suffixes}
 
