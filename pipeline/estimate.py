@@ -358,7 +358,7 @@ def write_card_tables(settings: Settings, contrib_rows: pd.DataFrame, full: pd.D
             continue
         design = build_design(part, INDIVIDUAL_BLOCKS, fe_column=MUNICIPALITY_FE)
         res = fit_absorbed(design.y, design.X, design.fe, terms=design.terms, fe_levels=design.fe_levels,
-                           cluster=design.cluster, n_clusters=design.n_clusters, vcov="iid")
+                           cluster=design.cluster, n_clusters=design.n_clusters, vcov="CR1")
         beta = pd.Series(res.ols.coef, index=list(res.ols.terms)).reindex(list(design.terms)).fillna(0.0)
         pred, alpha_bar = predicted.predicted_rates(design.X, beta.to_numpy(), alpha=res.fe_coef,
                                                     n_obs=res.fe_n_obs, mean_over=res.fe_n_clusters >= settings.min_persons)
