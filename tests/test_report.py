@@ -107,13 +107,13 @@ def test_card_compares_observed_with_predicted_and_the_contribution(out):
 
 def test_the_target_line_sits_at_the_target(out):
     chart = svg.observed_predicted([svg.BandPanel("alle", "Alle", [20.0, 50.0], [30.0, 40.0])], bands=["0-1", "2-3"],
-                                   target=70.0, words=stage.load_text()["words"]["no"], language="no",
+                                   total_label="0-9", target=70.0, words=stage.load_text()["words"]["no"], language="no",
                                    marker="prikket", min_persons=30)
     top, bottom = 26, 210 - 36
     y70 = bottom + (70 / 100) * (top - bottom)
     assert f'y1="{y70:.2f}"' in chart and f'y2="{y70:.2f}"' in chart and 'stroke="#D55E00"' in chart
     no_target = svg.observed_predicted([svg.BandPanel("alle", "Alle", [20.0, 50.0], [30.0, 40.0])],
-                                       bands=["0-1", "2-3"], target=None, words=stage.load_text()["words"]["no"],
+                                       bands=["0-1", "2-3"], total_label="0-9", target=None, words=stage.load_text()["words"]["no"],
                                        language="no", marker="prikket", min_persons=30)
     assert 'stroke="#D55E00"' not in no_target
 

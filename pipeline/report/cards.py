@@ -166,7 +166,9 @@ def band_panels(ctx: CardContext, kommnr: str) -> list[svg.BandPanel]:
             continue
         panels.append(svg.BandPanel(gruppe, _group_label(ctx, gruppe),
                                     [_cell_number(rows, b, "observed_pct") for b in ctx.bands],
-                                    [_cell_number(rows, b, "predicted_pct") for b in ctx.bands]))
+                                    [_cell_number(rows, b, "predicted_pct") for b in ctx.bands],
+                                    (_cell_number(rows, ctx.total_band, "observed_pct"),
+                                     _cell_number(rows, ctx.total_band, "predicted_pct"))))
     return panels
 
 
@@ -337,6 +339,7 @@ def chart_svgs(ctx: CardContext, kommnr: str, *, target: float | None,
     charts = {}
     if ctx.cells is not None:
         charts["observed"] = svg.observed_predicted(band_panels(ctx, kommnr), bands=ctx.bands, target=target,
+                                                    total_label=ctx.total_band,
                                                     marker=o.marker, min_persons=o.min_persons, **common)
     charts["intervals"] = svg.intervals(interval_rows(ctx, kommnr), marker=o.marker, min_persons=o.min_persons,
                                         **common)

@@ -81,12 +81,14 @@ class Scale:
 
 @dataclass(frozen=True)
 class BandPanel:
-    """One group's panel: released observed and predicted rates (percent, NaN when suppressed)."""
+    """One group's panel: released observed and predicted rates (percent, NaN when suppressed) per band,
+    and over all bands (`total`: observed, predicted), drawn apart on the right."""
 
     group: str
     title: str
     observed: Sequence[float]
     predicted: Sequence[float]
+    total: tuple[float, float] = (math.nan, math.nan)
 
 
 def _polyline(points: list[tuple[float, float] | None], *, colour: str, dash: str | None) -> list[str]:
@@ -104,10 +106,10 @@ def _polyline(points: list[tuple[float, float] | None], *, colour: str, dash: st
     return out
 
 
-def observed_predicted(panels: Sequence[BandPanel], *, bands: Sequence[str], target: float | None,
+def observed_predicted(panels: Sequence[BandPanel], *, bands: Sequence[str], total_label: str, target: float | None,
                        words: dict, language: str, marker: str, min_persons: int) -> str:
     """Small multiples (two columns): observed (solid, filled) and predicted (dashed, open) share in work
-    or education per botid band, 0–100 %, with the target as a horizontal line."""
+    or education per botid band and over all bands (right, apart), 0–100 %, the target as a line."""
     pw, ph, cols = 300, 210, 2
     rows = -(-len(panels) // cols)
     width, height = pw * cols, ph * rows + 34
@@ -116,8 +118,9 @@ def observed_predicted(panels: Sequence[BandPanel], *, bands: Sequence[str], tar
         ox, oy = (index % cols) * pw, (index // cols) * ph
         left, right, top, bottom = ox + 44, ox + pw - 14, oy + 26, oy + ph - 36
         y = Scale(0, 100, bottom, top)
-        step = (right - left) / max(len(bands), 1)
+        step = (right - left) / (len(bands) + 1.4)
         xs = [left + step * (i + 0.5) for i in range(len(bands))]
+        x_total = right - step * 0.5
         out.append(_text(ox + pw / 2, oy + 15, panel.title, weight="bold"))
         for tick in (0, 25, 50, 75, 100):
             out.append(_line(left, y(tick), right, y(tick), stroke=LIGHT, width=0.7))
@@ -125,13 +128,15 @@ def observed_predicted(panels: Sequence[BandPanel], *, bands: Sequence[str], tar
                              size=10))
         for x, band in zip(xs, bands):
             out.append(_text(x, bottom + 14, band, size=10))
+        out.append(_text(x_total, bottom + 14, total_label, size=10, weight="bold"))
+        out.append(_line(right - step * 1.2, top, right - step * 1.2, bottom, stroke=LIGHT, width=1))
         out.append(_text((left + right) / 2, bottom + 28, words["botid"], size=10, fill="#555"))
         released = [_finite(o) for o in panel.observed]
-        if not any(released):
+        if not any(released) and not _finite(panel.total[0]):
             out.append(_text((left + right) / 2, (top + bottom) / 2,
                              words["fewer_than"].format(min_persons=min_persons, marker=marker), fill="#555",
                              size=10))
-        for x, ok in zip(xs, released):
+        for x, ok in [*zip(xs, released), (x_total, _finite(panel.total[0]))]:
             if not ok:
                 out.append(_text(x, bottom - 5, marker, size=8, fill="#777"))
         if target is not None:
@@ -143,6 +148,9 @@ def observed_predicted(panels: Sequence[BandPanel], *, bands: Sequence[str], tar
         pred = [(x, y(v)) if _finite(v) else None for x, v in zip(xs, panel.predicted)]
         out += _polyline(pred, colour=colour, dash="4 3")
         out += _polyline(obs, colour=colour, dash=None)
+        if _finite(*panel.total):
+            obs.append((x_total, y(panel.total[0])))
+            pred.append((x_total, y(panel.total[1])))
         for point in pred:
             if point:
                 out.append(f'<circle cx="{_n(point[0])}" cy="{_n(point[1])}" r="3.5" fill="white" stroke="{colour}" '
@@ -193,7 +201,7 @@ def intervals(rows: Sequence[IntervalRow], *, words: dict, language: str, marker
             out.append(_line(x(row.mean), cy - 6, x(row.mean), cy + 22, stroke="#333", width=1, dash="3 2"))
         est, lo, hi = row.raw
         if not _finite(est):
-            out.append(_text(x(0) + 8, cy + 8, words["fewer_than"].format(min_persons=min_persons, marker=marker),
+            out.append(_text(left + 6, cy + 4, words["fewer_than"].format(min_persons=min_persons, marker=marker),
                              anchor="start", size=10, fill="#555"))
             continue
         if _finite(lo, hi):
