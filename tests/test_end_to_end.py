@@ -205,3 +205,13 @@ def test_all_on_a_tiny_extract_suppresses_everything_small_and_names_a_missing_r
     assert result.exit_code == 0, result.stderr
     coefficients = pd.read_csv(tmp_path / "out" / "tables" / "fig3_15_coefficients.csv", dtype=str)
     assert (coefficients[["estimate", "n_persons", "r2"]] == "prikket").all().all()
+
+
+
+def test_all_writes_the_report_and_a_card_per_municipality_and_the_manifest_hashes_them(first_run):
+    paths = first_run.paths
+    assert paths.report("no").exists()
+    assert sorted(p.stem for p in paths.cards.glob("*.html")) == sorted(
+        pd.read_csv(paths.tables / "kommuner.csv", dtype=str).kommnr_2020)
+    outputs = json.loads(paths.manifest.read_text())["outputs"]
+    assert "rapport.html" in outputs and "kommuner/0301.html" in outputs

@@ -70,8 +70,10 @@ def report_item(rel: Releasable, item: str, *, text: dict, options: PageOptions,
                 "fig3_15_table": (lambda: rel.table("fig3_15_coefficients"), tables.regression_table)}
     source, build = builders[item]
     frame = source()
-    if frame is None or frame.empty:
+    if frame is None:
         return {**base, "absent": words["absent_table"]}
+    if frame.empty:  # the table exists but every row is suppressed or there is nothing to estimate
+        return {**base, "table": tables.HtmlTable(item, list(frame.columns), [], words["empty_table"])}
     return {**base, "table": build(frame, words=words, language=lang, marker=marker)}
 
 
