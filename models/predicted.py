@@ -99,7 +99,11 @@ def gap_cells(
     grouped = both.groupby(["kommnr_2020", "band"], sort=True, observed=True)
     stats = grouped.agg(observed=("y", "mean"), predicted=("predicted", "mean"),
                         n_persons=("person", "nunique"), n_person_years=("y", "size"))
-    persons = {key: frozenset(values) for key, values in grouped["person"].unique().items()}
+    sets: dict[tuple[str, str], set] = {}
+    for kommnr, band, person in zip(frame["kommnr_2020"].tolist(), frame["band"].tolist(), frame["person"].tolist()):
+        sets.setdefault((kommnr, band), set()).add(person)
+        sets.setdefault((kommnr, total_band), set()).add(person)
+    persons = {key: frozenset(values) for key, values in sets.items()}
     index = pd.MultiIndex.from_product([list(municipalities), [*bands, total_band]], names=["kommnr_2020", "band"])
     stats = stats.reindex(index)
     out = pd.DataFrame({

@@ -96,6 +96,7 @@ DATA_URI = re.compile(r"data:(image/[a-z0-9.+-]+);base64,([A-Za-z0-9+/=\s]+)")
 EXTERNAL = re.compile(r"""(?:src|href)\s*=\s*["']?\s*(?:https?:)?//|url\(\s*["']?(?:https?:)?//""", re.IGNORECASE)
 NOT_EMBEDDED = re.compile(r"""<img\b[^>]*\bsrc\s*=\s*["'](?!data:)([^"']*)""", re.IGNORECASE)
 INLINE_SVG = re.compile(r"<svg\b.*?</svg>", re.DOTALL)
+HTML_TABLE = re.compile(r"<table\b.*?</table>", re.DOTALL | re.IGNORECASE)
 
 
 class _HtmlTables(HTMLParser):
@@ -144,7 +145,8 @@ def _count_value(text: str) -> int | None:
 def html_small_counts(html: str, *, min_persons: int, marker: str) -> list[str]:
     """Persons counts (cells marked data-count="persons" or under a persons header) from 1 to min_persons-1."""
     parser = _HtmlTables()
-    parser.feed(html)
+    for table in HTML_TABLE.findall(html):
+        parser.feed(table)
     small = []
     for header, count, text in parser.cells:
         if count != "persons" and not HTML_PERSONS_HEADER.match(header):

@@ -182,3 +182,11 @@ def test_card_targets_are_percentages(tmp_path):
     config.write_text('[card]\ntarget = 70\n[card.targets]\n"3435" = 65\n')
     settings = load_settings(config)
     assert settings.target_of("3435") == 65.0 and settings.target_of("0301") == 70.0
+
+
+def test_table3_3_labels_are_those_of_the_second_stage():
+    from models.second_stage import CHARACTERISTICS
+
+    text = stage.load_text()["characteristics"]
+    assert text["no"] == {ch.name: ch.label_no for ch in CHARACTERISTICS}
+    assert text["en"] == {ch.name: ch.label_en for ch in CHARACTERISTICS}

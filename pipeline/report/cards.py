@@ -59,8 +59,14 @@ class CardContext:
         return sorted(codes)
 
 
+def _rows(frame: pd.DataFrame) -> list[dict]:
+    """The rows as dicts (column lists zipped: much faster than DataFrame.to_dict on text columns)."""
+    columns = list(frame.columns)
+    return [dict(zip(columns, values)) for values in zip(*(frame[c].tolist() for c in columns))]
+
+
 def _records(frame: pd.DataFrame) -> dict[tuple[str, str], dict[str, str]]:
-    return {(r["gruppe"], r["kommnr_2020"]): r for r in frame.to_dict(orient="records")}
+    return {(r["gruppe"], r["kommnr_2020"]): r for r in _rows(frame)}
 
 
 def load_context(releasable: Releasable, *, options: CardOptions, words: dict) -> CardContext:
@@ -80,7 +86,7 @@ def load_context(releasable: Releasable, *, options: CardOptions, words: dict) -
     means = {}
     if cells_frame is not None:
         cells = {}
-        for row in cells_frame.to_dict(orient="records"):
+        for row in _rows(cells_frame):
             cells.setdefault((row["gruppe"], row["kommnr_2020"]), {})[row["botid"]] = row
         bands = [b for b in dict.fromkeys(cells_frame["botid"]) if b != total]
         if "contribution_mean_pp" in cells_frame.columns:
@@ -95,7 +101,7 @@ def load_context(releasable: Releasable, *, options: CardOptions, words: dict) -
                 if len(released) and released["n_person_years"].sum() > 0 else math.nan
     names_table = releasable.table("kommuner")
     names = {} if names_table is None else {
-        r["kommnr_2020"]: (r["kommunenavn"], str(r["sentralitetsklasse"])) for r in names_table.to_dict(orient="records")}
+        r["kommnr_2020"]: (r["kommunenavn"], str(r["sentralitetsklasse"])) for r in _rows(names_table)}
     numeric = _records(numeric_frame)
     funnel_points = {g: [(k, v["estimate"], v["std_error"]) for (gg, k), v in sorted(numeric.items())
                          if gg == g and _finite(v["estimate"]) and _finite(v["std_error"]) and v["std_error"] > 0]

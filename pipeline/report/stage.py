@@ -2,6 +2,10 @@
 the municipality cards. Nothing here reads WORK; the same OUT gives the same bytes."""
 from __future__ import annotations
 
+import functools
+import os
+import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -69,6 +73,8 @@ def report_item(rel: Releasable, item: str, *, text: dict, options: PageOptions,
                 "table3_3": (lambda: rel.table("table3_3"), tables.table3_3),
                 "fig3_15_table": (lambda: rel.table("fig3_15_coefficients"), tables.regression_table)}
     source, build = builders[item]
+    if item == "table3_3":
+        build = functools.partial(tables.table3_3, labels=text["characteristics"][lang])
     frame = source()
     if frame is None:
         return {**base, "absent": words["absent_table"]}
@@ -219,15 +225,36 @@ def _write(text: str, path: Path) -> Path:
 
 def write_cards(settings: Settings, *, kommnr: list[str] | None = None, directory: Path | None = None,
                 rel: Releasable | None = None) -> list[Path]:
-    """Cards for `kommnr` (default: every municipality) in `directory` (default OUT/kommuner)."""
+    """Cards for `kommnr` (default: every municipality) in `directory` (default OUT/kommuner).
+
+    One card replaces its file atomically; every card (kommnr None) is written to a temporary folder
+    that then replaces the whole folder, so no card of an earlier run is left behind.
+    """
     ctx = card_context(settings, rel)
     codes = ctx.municipalities if kommnr is None else kommnr
     unknown = sorted(set(codes) - set(ctx.municipalities))
     if unknown:
         raise ValueError(f"no municipality {unknown[:5]} in the released tables (2020 codes, e.g. 0301)")
     template = environment().get_template("card.html.j2")
-    return [_write(render_card(settings, ctx, code, template=template), settings.paths.card(code, directory))
-            for code in codes]
+    target = directory or settings.paths.cards
+    if kommnr is not None:
+        return [_write(render_card(settings, ctx, code, template=template), settings.paths.card(code, target))
+                for code in codes]
+    target.parent.mkdir(parents=True, exist_ok=True)
+    building = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        for code in codes:
+            settings.paths.card(code, building).write_text(render_card(settings, ctx, code, template=template),
+                                                           encoding="utf-8")
+        os.chmod(building, 0o755)
+        old = target.with_name(f".{target.name}.old")
+        if target.exists():
+            os.replace(target, old)
+        os.replace(building, target)
+        shutil.rmtree(old, ignore_errors=True)
+    finally:
+        shutil.rmtree(building, ignore_errors=True)
+    return [settings.paths.card(code, target) for code in codes]
 
 
 def run(settings: Settings, *, with_cards: bool = True) -> list[Path]:

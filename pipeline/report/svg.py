@@ -254,7 +254,7 @@ def funnel(panels: Sequence[FunnelPanel], *, highlight: str, words: dict, langua
         out.append(_text(ox + pw / 2, oy + 15, panel.title, weight="bold"))
         points = [(k, e, s) for k, e, s in panel.points if _finite(e, s) and s > 0]
         if not points or not _finite(panel.centre):
-            out.append(_text((left + right) / 2, (top + bottom) / 2, "–", fill="#555"))
+            out.append(_text((left + right) / 2, (top + bottom) / 2, words["no_points"], fill="#555", size=10))
             continue
         precisions = [1 / s for _, _, s in points]
         x = Scale(0, max(precisions) * 1.05, left, right)
@@ -291,7 +291,7 @@ def funnel(panels: Sequence[FunnelPanel], *, highlight: str, words: dict, langua
             out.append(f'<circle cx="{_n(cx)}" cy="{_n(cy)}" r="5.5" fill="{HIGHLIGHT}" stroke="white" '
                        f'stroke-width="1.2"/>')
             position = words[funnel_position(mine[0], mine[1], panel.centre)]
-            out.append(_text(right, top + 4, position, anchor="end", size=9, fill=HIGHLIGHT))
+            out.append(_text(left + 4, bottom - 4, position, anchor="start", size=9, fill=HIGHLIGHT))
     out.append("</svg>")
     return "\n".join(out)
 

@@ -120,11 +120,10 @@ def _decimals_32(row: pd.Series) -> int:
     return 0 if row["variable"] in ("befolkning", "inntekt_30_59") else 2
 
 
-def table3_3(frame: pd.DataFrame, *, words: dict, language: str, marker: str) -> HtmlTable:
+def table3_3(frame: pd.DataFrame, *, words: dict, language: str, marker: str,
+             labels: dict[str, str] | None = None) -> HtmlTable:
     """Characteristic rows: coefficient with stars, (SE) below, R² below that; one column per group."""
-    from models.second_stage import CHARACTERISTICS  # labels only; imported here to keep the cards light
-
-    labels = {ch.name: (ch.label_no if language == "no" else ch.label_en) for ch in CHARACTERISTICS}
+    labels = labels or {}
     present = [g for g in GROUPS if g in set(frame["gruppe"])]
     by_key = {(r["characteristic"], r["gruppe"]): r for _, r in frame.iterrows()}
     rows, classes = [], []
