@@ -295,7 +295,8 @@ def headline(ctx: CardContext, kommnr: str, name: str) -> tuple[str, str]:
         return text, ""
     check = w["agree"].format(gap=fmt.signed(gap, decimals=2, language=lang),
                               contribution=fmt.number(estimate, decimals=2, language=lang),
-                              mean=fmt.number(mean, decimals=2, language=lang),
+                              mean=fmt.number(mean, decimals=2, language=lang) if mean >= 0 else
+                              f"({fmt.number(mean, decimals=2, language=lang)})",
                               difference=fmt.signed(estimate - mean, decimals=2, language=lang))
     return text, check
 
