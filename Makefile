@@ -11,9 +11,9 @@ WORK ?= work
 OUT ?= output
 DIRS := --input $(DATA) --work $(WORK) --out $(OUT)
 
-.PHONY: all venv synth panel describe estimate figures check test bench clean help
+.PHONY: all venv synth panel describe estimate figures report check test bench clean help
 
-all: $(OUT)/manifest.json ## Generate synthetic data, run every stage, check the outputs
+all: $(OUT)/rapport.html ## Generate synthetic data, run every stage, check the outputs
 	$(PY) cli.py disclosure-check $(DIRS)
 
 help: ## List the targets
@@ -51,6 +51,12 @@ $(OUT)/figures/fig3_01.png: $(OUT)/tables/table3_1.csv $(OUT)/tables/table3_3.cs
 
 $(OUT)/manifest.json: $(OUT)/figures/fig3_01.png pipeline/manifest.py
 	$(PY) cli.py manifest $(DIRS)
+
+report: $(OUT)/rapport.html ## The HTML report and one card per municipality (then the manifest again)
+$(OUT)/rapport.html: $(OUT)/manifest.json $(wildcard pipeline/report/*.py pipeline/report/templates/*) README.md
+	$(PY) cli.py report --with-cards $(DIRS)
+	$(PY) cli.py manifest $(DIRS)
+	touch $@
 
 check: ## Disclosure check of the output directory
 	$(PY) cli.py disclosure-check $(DIRS)

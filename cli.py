@@ -139,6 +139,39 @@ def manifest(input: Optional[Path] = InputOpt, work: Optional[Path] = WorkOpt, o
     typer.echo(str(run(settings)))
 
 
+@app.command()
+def report(input: Optional[Path] = InputOpt, work: Optional[Path] = WorkOpt, out: Optional[Path] = OutOpt,
+           config: Optional[Path] = ConfigOpt, language: Optional[str] = LanguageOpt,
+           with_cards: bool = typer.Option(False, "--with-cards", help="Also write every municipality card.")) -> None:
+    """Write OUT/rapport.html (report.html with --language en): one self-contained page, from OUT only."""
+    from pipeline.report.stage import run
+
+    settings = settings_from(config, input, work, out, language=language)
+    written = run(settings, with_cards=with_cards)
+    typer.echo(f"{written[0]}" + (f" and {len(written) - 1} cards in {settings.paths.cards}" if with_cards else ""))
+
+
+@app.command()
+def card(kommnr: Optional[str] = typer.Argument(None, help="2020 municipality code, e.g. 3435."),
+         all_municipalities: bool = typer.Option(False, "--all", help="A card for every municipality."),
+         dest: Optional[Path] = typer.Option(None, "--dest", help="Write the card(s) here instead of OUT/kommuner."),
+         input: Optional[Path] = InputOpt, work: Optional[Path] = WorkOpt, out: Optional[Path] = OutOpt,
+         config: Optional[Path] = ConfigOpt, language: Optional[str] = LanguageOpt) -> None:
+    """Write a municipality's card, OUT/kommuner/KOMMNR.html, from the releasable tables in OUT."""
+    from pipeline.report.stage import write_cards
+
+    if (kommnr is None) == (not all_municipalities):
+        typer.echo("Give one municipality code (card 3435) or --all.", err=True)
+        raise typer.Exit(EXIT_CODES["configuration"])
+    settings = settings_from(config, input, work, out, language=language)
+    try:
+        written = write_cards(settings, kommnr=None if all_municipalities else [kommnr], directory=dest)
+    except (ValueError, FileNotFoundError) as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(EXIT_CODES["configuration"]) from exc
+    typer.echo(str(written[0]) if len(written) == 1 else f"{len(written)} cards in {written[0].parent}")
+
+
 @app.command("disclosure-check")
 def disclosure_check(input: Optional[Path] = InputOpt, work: Optional[Path] = WorkOpt,
                      out: Optional[Path] = OutOpt, config: Optional[Path] = ConfigOpt) -> None:
@@ -186,7 +219,7 @@ def bench(
 def run_all(input: Optional[Path] = InputOpt, work: Optional[Path] = WorkOpt, out: Optional[Path] = OutOpt,
             config: Optional[Path] = ConfigOpt, language: Optional[str] = LanguageOpt,
             seed: Optional[int] = typer.Option(None, help="Seed of the synthetic data, for the manifest.")) -> None:
-    """Every stage in order: panel, describe, estimate, figures, manifest, disclosure check."""
+    """Every stage in order: panel, describe, estimate, figures, manifest, report and cards, disclosure check."""
     from pipeline.run_all import run
 
     settings = settings_from(config, input, work, out, language=language, seed=seed)

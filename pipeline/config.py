@@ -22,6 +22,8 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SQL_DIR = PROJECT_ROOT / "sql"
 REFERENCE_DATA_DIR = PROJECT_ROOT / "reference_data"
 DEFAULT_CONFIG = PROJECT_ROOT / "config" / "default.toml"
+README = PROJECT_ROOT / "README.md"
+REPORT_TEMPLATES_DIR = PROJECT_ROOT / "pipeline" / "report" / "templates"
 
 Normalisation = Literal["reference", "mean"]
 Clustering = Literal["person", "person+municipality"]
@@ -80,6 +82,18 @@ class Paths:
     def sample_flow(self) -> Path:
         return self.out / "sample_flow.csv"
 
+    def report(self, language: str) -> Path:
+        """The self-contained HTML report: rapport.html (Norwegian) or report.html (English)."""
+        return self.out / ("rapport.html" if language == "no" else "report.html")
+
+    @property
+    def cards(self) -> Path:
+        """One HTML card per municipality, KOMMNR.html."""
+        return self.out / "kommuner"
+
+    def card(self, kommnr: str, directory: Path | None = None) -> Path:
+        return (directory or self.cards) / f"{kommnr}.html"
+
     @property
     def manifest(self) -> Path:
         return self.out / "manifest.json"
@@ -121,6 +135,9 @@ class Settings:
     splits: dict[str, str] = field(default_factory=dict)
     files: dict[str, str] = field(default_factory=dict)
     columns: dict[str, dict[str, str]] = field(default_factory=dict)
+    card_botid_bands: tuple[tuple[int, int], ...] = ((0, 1), (2, 3), (4, 5), (6, 9))
+    card_target: float | None = None
+    card_targets: dict[str, float] = field(default_factory=dict)
     language: Literal["no", "en"] = "no"
     seed: int | None = None
     source: dict[str, Any] = field(default_factory=dict)
@@ -142,6 +159,10 @@ class Settings:
         return Policy(min_persons=self.min_persons, marker=self.suppression_marker, count_base=self.count_base,
                       share_decimals=self.share_decimals)
 
+    def target_of(self, kommnr: str) -> float | None:
+        """The card's target (percent in work or education): the municipality's own, else [card] target."""
+        return self.card_targets.get(str(kommnr), self.card_target)
+
     def category_of_code(self) -> dict[str, str]:
         """innvandringsgrunn code -> category name."""
         return {code: cat for cat, codes in self.categories.items() for code in codes}
@@ -160,6 +181,18 @@ def _merge(base: dict, update: dict) -> dict:
 def read_toml(path: Path) -> dict:
     with open(path, "rb") as fh:
         return tomllib.load(fh)
+
+
+def _card_options(card: dict) -> dict[str, Any]:
+    """[card]: botid bands as (lo, hi) pairs, a target for every card and per-municipality targets (percent)."""
+    bands = tuple((int(lo), int(hi)) for lo, hi in card.get("botid_bands", ((0, 1), (2, 3), (4, 5), (6, 9))))
+    targets = {str(k): float(v) for k, v in card.get("targets", {}).items()}
+    target = card.get("target")
+    for name, value in [("target", target), *((f"targets.{k}", v) for k, v in targets.items())]:
+        if value is not None and not 0 <= float(value) <= 100:
+            raise ValueError(f"[card] {name} = {value} must be a percentage from 0 to 100")
+    return {"card_botid_bands": bands, "card_target": None if target is None else float(target),
+            "card_targets": targets}
 
 
 def load_settings(
@@ -220,6 +253,7 @@ def load_settings(
         splits={str(k): str(v) for k, v in raw.get("splits", {}).items()},
         files={k: str(v) for k, v in raw["files"].items()},
         columns={t: {k: str(v) for k, v in m.items()} for t, m in raw.get("columns", {}).items()},
+        **_card_options(raw.get("card", {})),
         source=raw,
     )
     for key, value in overrides.items():

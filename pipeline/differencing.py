@@ -2,7 +2,8 @@
 
 A reader who holds only the released tables knows every published count as an interval of integers:
 a rounded count c stands for the counts that round to c (Policy.count_interval); a suppressed count
-for [1, min_persons − 1] (or [0, …] where a row is written for nobody too); a count the release never
+for [1, ∞) (or [0, ∞) where a row is written for nobody too: a cell may be hidden to protect another,
+so the marker does not say "fewer than min_persons"); a count the release never
 publishes — the population of a by-botid cell, the persons without a settlement municipality, a yes
 count behind a share — for [0, ∞). Tables that share a margin tie these together by sums:
 total = Σ parts. Propagating the interval bounds through every sum until nothing changes gives what
@@ -16,7 +17,9 @@ n), and the numerator lies in [lo·(s − h)/100, hi·(s + h)/100].
 The relations (`build`) cover the tables that share a margin: the by-botid splits of figs 3.8–3.14
 (fig 3.11 nested in fig 3.8), fig 3.1 and figs 3.2–3.7 against table 3.1, fig 3.16's groups against
 `alle` and against the by-botid populations, fig 3.15's sample, the sample flow (in − excluded = out,
-and its last step against fig 3.16), and kommunebidrag's categories against `alle` per municipality.
+and its last step against fig 3.16), kommunebidrag's categories against `alle` per municipality, and the
+municipality cards' table (bands against their total, categories against `alle`, totals against
+kommunebidrag).
 """
 from __future__ import annotations
 
@@ -81,10 +84,11 @@ class Ledger:
         return i
 
     def published(self, key: Hashable, label: str, value: object, *, suppressed_low: int = 1) -> int:
-        """A count as a table shows it: a rounded number, or the marker (then protected)."""
+        """A count as a table shows it: a rounded number, or the marker (then protected). A reader cannot
+        tell a small cell from one hidden to protect another, so the marker bounds a count only below."""
         number = _number(value, self.policy.marker)
         if number is None:
-            return self.quantity(key, label, low=suppressed_low, high=self.policy.min_persons - 1, protected=True)
+            return self.quantity(key, label, low=suppressed_low, protected=True)
         low, high = self.policy.count_interval(int(round(number)))
         return self.quantity(key, label, low=low, high=high)
 
@@ -122,12 +126,24 @@ def share_numerator(ledger: Ledger, n: int, shares: list[float]) -> None:
         ledger.low[n], ledger.high[n] = max(low, feasible[0]), min(high, feasible[-1])
 
 
-def numerator(ledger: Ledger, key: Hashable, label: str, n: int, share: object, *, protected: bool) -> int:
-    """The count behind a share of the cell n (unknown in [0, n] when the share is suppressed)."""
+def printed_half_width(value: object) -> float:
+    """Half a unit of the last digit a number is printed with (a rate written as 41.2375 → 0.00005)."""
+    text = str(value).strip().lower()
+    if "e" in text:
+        mantissa, exponent = text.split("e")
+        digits = len(mantissa.split(".")[1]) if "." in mantissa else 0
+        return 0.5 * 10.0 ** (int(exponent) - digits)
+    return 0.5 * 10.0 ** -(len(text.split(".")[1]) if "." in text else 0)
+
+
+def numerator(ledger: Ledger, key: Hashable, label: str, n: int, share: object, *, protected: bool,
+              half_width: float | None = None) -> int:
+    """The count behind a share (percent) of the cell n (unknown in [0, n] when the share is suppressed);
+    the share is known to ± `half_width` (default: the policy's share precision)."""
     s = _number(share, ledger.policy.marker)
     if s is None:
         return ledger.quantity(key, label, high=ledger.high[n], protected=protected)
-    h = ledger.policy.share_half_width()
+    h = ledger.policy.share_half_width() if half_width is None else half_width
     low = max(0.0, math.ceil(ledger.low[n] * (s - h) / 100 - 1e-9))
     high = math.floor(ledger.high[n] * (s + h) / 100 + 1e-9) if math.isfinite(ledger.high[n]) else INF
     return ledger.quantity(key, label, low=low, high=high, protected=protected)
@@ -358,6 +374,51 @@ def contribution_relations(ledger: Ledger, tables: Path) -> None:
                 ledger.sum(cells["alle"], [cells[c] for c in CATEGORIES if c in cells])
 
 
+def card_relations(ledger: Ledger, tables: Path) -> None:
+    """kommune_observert_predikert (the municipality cards): per group and municipality the botid bands'
+    person-years and yes counts add up to the total band; per municipality and band the categories add
+    up to `alle` (persons too); the total band is kommunebidrag's sample. Rates are read at the precision
+    they are printed with."""
+    rows = _rows(tables, "kommune_observert_predikert")
+    if not rows:
+        return
+    marker = ledger.policy.marker
+    total_band = max({r["botid"] for r in rows}, key=lambda b: (b.count("-"), len(b)))  # "0-9"
+    cells: dict[tuple, tuple[int, int, int]] = {}
+    for row in rows:
+        key = (row["gruppe"], row["kommnr_2020"], row["botid"])
+        where = f"kommune_observert_predikert.csv ({', '.join(key)})"
+        suppressed = _number(row["n_persons"], marker) is None
+        persons = ledger.published(("card", *key, "n_persons"), f"n_persons of {where}", row["n_persons"],
+                                   suppressed_low=0)
+        years = ledger.published(("card", *key, "n_person_years"), f"n_person_years of {where}",
+                                 row["n_person_years"], suppressed_low=0)
+        rate = row["observed_pct"]
+        yes = numerator(ledger, ("card", *key, "yes"), f"work-or-education count of {where}", years, rate,
+                        protected=suppressed,
+                        half_width=None if _number(rate, marker) is None else printed_half_width(rate))
+        cells[key] = (persons, years, yes)
+        if row["botid"] == total_band:
+            for unit, i in (("n_persons", persons), ("n_person_years", years)):
+                same = ledger.index.get(("kommunebidrag", (row["kommnr_2020"],), row["gruppe"], unit))
+                if same is not None:
+                    ledger.sum(same, [i])
+    bands: dict[tuple, list[tuple[int, int, int]]] = {}
+    for (gruppe, kommnr, band), cell in cells.items():
+        if band != total_band:
+            bands.setdefault((gruppe, kommnr), []).append(cell)
+    for (gruppe, kommnr), inner in bands.items():
+        _, years, yes = cells[(gruppe, kommnr, total_band)]
+        ledger.sum(years, [c[1] for c in inner])
+        ledger.sum(yes, [c[2] for c in inner])
+    for (gruppe, kommnr, band), total in cells.items():
+        if gruppe != "alle":
+            continue
+        parts = [cells[(c, kommnr, band)] for c in CATEGORIES if (c, kommnr, band) in cells]
+        for unit in range(3):
+            ledger.sum(total[unit], [part[unit] for part in parts])
+
+
 def build(out: Path, policy: Policy) -> Ledger:
     """Every relation the released tables in `out` give a reader."""
     ledger = Ledger(policy)
@@ -366,6 +427,7 @@ def build(out: Path, policy: Policy) -> Ledger:
     arrival_relations(ledger, tables)
     model_sample_relations(ledger, tables, out)
     contribution_relations(ledger, tables)
+    card_relations(ledger, tables)
     return ledger
 
 

@@ -10,7 +10,10 @@ when a suppressed or unpublished count below min_persons comes back exactly.
 """
 from __future__ import annotations
 
+import base64
+import hashlib
 import re
+from html.parser import HTMLParser
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +23,7 @@ from pipeline import differencing
 from pipeline.config import Settings
 from pipeline.disclosure import Policy
 
-RELEASABLE_SUFFIXES = {".csv", ".md", ".tex", ".png", ".pdf", ".svg", ".json", ".jsonl", ".txt"}
+RELEASABLE_SUFFIXES = {".csv", ".md", ".tex", ".png", ".pdf", ".svg", ".json", ".jsonl", ".txt", ".html"}
 PERSON_LEVEL_COLUMNS = {"lopenr", "mor_lopenr", "far_lopenr", "partner_lopenr", "foedselsaar",
                         "innvandringsdato", "yrkinnt", "fodselsnummer", "fnr"}
 PERSONS_COLUMN = re.compile(r"^(n_persons|persons(_in|_out|_excluded)?|n_personer|antall_personer)$")
@@ -123,4 +126,147 @@ def run(settings: Settings) -> list[str]:
             leaked = tokens & ids
             if leaked:
                 problems.append(f"{path}: {len(leaked)} person id(s) in the text")
+    problems += check_html_pages(settings, ids)
     return problems + differencing.attack(out, policy)
+
+
+# --- HTML pages: the report and the municipality cards ---------------------------------------------
+# (6) a person id in the text, (7) a persons count from 1 to min_persons-1 in a table, (8) an embedded
+# image that is not byte-identical to a figure in OUT/figures, an external reference, or an inline SVG
+# that the card code does not draw from the releasable tables in OUT.
+
+HTML_PERSONS_HEADER = re.compile(r"^(n_persons|persons(_in|_out|_excluded)?|personer|persons|antall personer|"
+                                 r"personer (inn|ut|ekskludert)|persons (in|out|excluded))$", re.IGNORECASE)
+DATA_URI = re.compile(r"data:(image/[a-z0-9.+-]+);base64,([A-Za-z0-9+/=\s]+)")
+EXTERNAL = re.compile(r"""(?:src|href)\s*=\s*["']?\s*(?:https?:)?//|url\(\s*["']?(?:https?:)?//""", re.IGNORECASE)
+NOT_EMBEDDED = re.compile(r"""<img\b[^>]*\bsrc\s*=\s*["'](?!data:)([^"']*)""", re.IGNORECASE)
+INLINE_SVG = re.compile(r"<svg\b.*?</svg>", re.DOTALL)
+HTML_TABLE = re.compile(r"<table\b.*?</table>", re.DOTALL | re.IGNORECASE)
+
+
+class _HtmlTables(HTMLParser):
+    """Cells of every <table>: (header text of the column, data-count attribute, cell text)."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.cells: list[tuple[str, str | None, str]] = []
+        self._header: list[str] = []
+        self._row: list[tuple[str, str | None, str]] = []
+        self._cell: tuple[str, str | None] | None = None
+        self._text: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "table":
+            self._header = []
+        elif tag == "tr":
+            self._row = []
+        elif tag in ("td", "th"):
+            self._cell = (tag, dict(attrs).get("data-count"))
+            self._text = []
+
+    def handle_data(self, data: str) -> None:
+        if self._cell is not None:
+            self._text.append(data)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("td", "th") and self._cell is not None:
+            self._row.append((self._cell[0], self._cell[1], "".join(self._text).strip()))
+            self._cell = None
+        elif tag == "tr":
+            if self._row and all(kind == "th" for kind, _, _ in self._row):
+                self._header = [text for _, _, text in self._row]
+            else:
+                for i, (_, count, text) in enumerate(self._row):
+                    header = self._header[i] if i < len(self._header) else ""
+                    self.cells.append((header, count, text))
+            self._row = []
+
+
+def _count_value(text: str) -> int | None:
+    digits = re.sub(r"[\s\u00a0\u202f,.]", "", text)
+    return int(digits) if digits.isdigit() else None
+
+
+def html_small_counts(html: str, *, min_persons: int, marker: str) -> list[str]:
+    """Persons counts (cells marked data-count="persons" or under a persons header) from 1 to min_persons-1."""
+    parser = _HtmlTables()
+    for table in HTML_TABLE.findall(html):
+        parser.feed(table)
+    small = []
+    for header, count, text in parser.cells:
+        if count != "persons" and not HTML_PERSONS_HEADER.match(header):
+            continue
+        value = None if text == marker else _count_value(text)
+        if value is not None and 0 < value < min_persons:
+            small.append(text)
+    return [f"{len(small)} unsuppressed persons count(s) below {min_persons} ({', '.join(small[:5])})"] if small else []
+
+
+def html_person_ids(html: str, ids: set[str]) -> list[str]:
+    tokens = set(re.findall(r"[A-Za-z0-9_]+", DATA_URI.sub(" ", html)))
+    leaked = tokens & ids
+    return [f"{len(leaked)} person id(s) in the text"] if leaked else []
+
+
+def html_images(html: str, *, figure_hashes: set[str]) -> list[str]:
+    """Embedded images must be byte-identical to a released figure; nothing may be fetched from elsewhere."""
+    problems = []
+    for kind, payload in DATA_URI.findall(html):
+        digest = hashlib.sha256(base64.b64decode(re.sub(r"\s", "", payload))).hexdigest()
+        if digest not in figure_hashes:
+            problems.append(f"an embedded {kind} image is not byte-identical to any figure in the figures folder")
+    if EXTERNAL.search(html):
+        problems.append("a reference to another host (the page must open offline)")
+    for src in NOT_EMBEDDED.findall(html):
+        problems.append(f"an image that is not embedded ({src[:60]})")
+    return problems
+
+
+def html_svgs(html: str, *, expected: set[str]) -> list[str]:
+    stray = [svg for svg in INLINE_SVG.findall(html) if svg not in expected]
+    return [f"{len(stray)} inline SVG chart(s) not drawn by the card code from the releasable tables"] if stray else []
+
+
+def _page_language(html: str) -> str:
+    match = re.search(r'<html[^>]*\blang="([a-z]+)"', html)
+    return "en" if match and match.group(1) == "en" else "no"
+
+
+def check_html_pages(settings: Settings, ids: set[str]) -> list[str]:
+    """Problems of every .html page in OUT (checks 6-8 above)."""
+    out = settings.paths.out
+    pages = sorted(p for p in out.rglob("*.html") if not p.name.startswith("."))
+    if not pages:
+        return []
+    figures = settings.paths.figures
+    figure_hashes = {hashlib.sha256(p.read_bytes()).hexdigest()
+                     for p in (sorted(figures.glob("*.png")) + sorted(figures.glob("*.svg")) if figures.exists() else [])}
+    contexts: dict[str, object] = {}
+    problems = []
+    for path in pages:
+        html = path.read_text(encoding="utf-8", errors="replace")
+        found = (html_person_ids(html, ids) if ids else []) + \
+            html_small_counts(html, min_persons=settings.min_persons, marker=settings.suppression_marker) + \
+            html_images(html, figure_hashes=figure_hashes) + \
+            html_svgs(html, expected=_expected_svgs(settings, path, html, contexts))
+        problems += [f"{path}: {problem}" for problem in found]
+    return problems
+
+
+def _expected_svgs(settings: Settings, path: Path, html: str, contexts: dict) -> set[str]:
+    """The inline SVGs the card code draws for this page from OUT's releasable tables (none elsewhere)."""
+    if path.parent != settings.paths.cards or "<svg" not in html:
+        return set()
+    from pipeline.report import cards, stage
+
+    language = _page_language(html)
+    if language not in contexts:
+        try:
+            contexts[language] = stage.card_context(settings, language=language)
+        except FileNotFoundError:
+            contexts[language] = None
+    ctx = contexts[language]
+    if ctx is None or path.stem not in ctx.municipalities:
+        return set()
+    page = cards.card(ctx, path.stem, target=settings.target_of(path.stem))
+    return set(page.get("charts", {}).values())

@@ -16,7 +16,7 @@ from models.design import (
     CLUSTER, INDIVIDUAL_BLOCKS, MODEL_NAMES, MUNICIPALITY_BLOCK_LABELS, MUNICIPALITY_BLOCK_NAME,
     MUNICIPALITY_FE, OUTCOME, Design, build_design, regression_sample,
 )
-from models.fixed_effects import fit_absorbed, normalise_effects
+from models.fixed_effects import FixedEffectsResult, fit_absorbed, normalise_effects
 from models.ols import OLSResult, fit_ols_subsets
 from models.ranks import RANK_COLUMNS, rank_table
 from models.second_stage import CHARACTERISTICS, characteristics_frame, second_stage, second_stage_weighted
@@ -212,13 +212,14 @@ def municipality_contributions(
     back to that mean normalisation: contrasts to a small group would be its statistics.
 
     Returns (kommunebidrag with gruppe, kommnr_2020, estimate, std_error, n_persons, n_person_years,
-    normalisation; model summary per group with N, R², within R², normalisation, seconds).
+    normalisation, ranks; model summary per group with N, R², within R², normalisation, seconds; each
+    group's sample, design and fit, for the tables that reuse them).
     """
     if normalisation == "reference" and str(reference) not in set(municipalities):
         raise ConfigurationError(
             f"reference municipality {reference!r} is not a 2020 municipality of kommuner_2020; set "
             f"[estimation] reference_municipality to one of its codes, or use normalisation = 'mean'")
-    frames, summary = [], []
+    frames, summary, fits = [], [], {}
     for gruppe in GROUPS:
         part = contribution_sample(sample, gruppe, min_persons_municipality=min_persons_municipality)
         if part.empty:
@@ -241,11 +242,21 @@ def municipality_contributions(
         frame = frame.fillna({"gruppe": gruppe, "n_persons": 0, "n_person_years": 0})
         frame = frame.astype({"n_persons": np.int64, "n_person_years": np.int64}).reset_index()
         frames.append(frame.assign(normalisation=used)[CONTRIBUTION_COLUMNS])
+        fits[gruppe] = GroupFit(part, design, res)
         summary.append({"gruppe": gruppe, "n_person_years": design.n_obs, "n_persons": design.n_clusters,
                         "n_municipalities": len(effects), "r2": res.ols.r2, "adj_r2": res.ols.adj_r2,
                         "r2_within": res.r2_within, "normalisation": used, "seconds": timer.seconds,
                         "dropped_terms": ";".join(res.ols.dropped)})
-    return pd.concat(frames, ignore_index=True), pd.DataFrame(summary)
+    return pd.concat(frames, ignore_index=True), pd.DataFrame(summary), fits
+
+
+@dataclass(frozen=True)
+class GroupFit:
+    """One group's kommunebidrag model: its person-years, design and absorbed fit."""
+
+    sample: pd.DataFrame
+    design: Design
+    fit: FixedEffectsResult
 
 
 CONTRIBUTION_COLUMNS = ["gruppe", "kommnr_2020", "estimate", "std_error", "n_persons", "n_person_years",
@@ -399,7 +410,7 @@ def run(settings: Settings, meter: StageMeter | None = None) -> list[Path]:
 
     # municipality contributions (botid 0..max_botid_contributions)
     with meter.stage("municipality_contributions"):
-        full, summary = municipality_contributions(
+        full, summary, fits = municipality_contributions(
             samples.contributions, municipalities=sorted(municipality_year["kommnr_2020"].astype(str).unique()),
             normalisation=settings.normalisation, reference=settings.reference_municipality,
             min_persons_municipality=settings.min_persons_municipality, min_persons=settings.min_persons,
@@ -418,6 +429,7 @@ def run(settings: Settings, meter: StageMeter | None = None) -> list[Path]:
     for row in summary.itertuples():
         if row.normalisation.startswith("mean (reference"):
             record(paths.run_log, STAGE, "normalisation_fallback", gruppe=row.gruppe, normalisation=row.normalisation)
+    written += write_card_tables(settings, fits, full, municipality_year)
 
     # tables 3.2 and 3.3
     with meter.stage("second_stage"):
@@ -453,3 +465,63 @@ def run(settings: Settings, meter: StageMeter | None = None) -> list[Path]:
     record(paths.run_log, STAGE, "tables3_2_3_3", seconds=round(meter.stages[-1]["seconds"], 3),
            n_municipalities_characteristics=len(chars), year=settings.characteristics_year)
     return written
+
+
+# --- observed against predicted per municipality and botid band (the municipality cards) ----------
+
+def write_card_tables(settings: Settings, fits: dict[str, GroupFit], full: pd.DataFrame,
+                      municipality_year: pd.DataFrame) -> list[Path]:
+    """kommune_observert_predikert.csv (models/predicted.py) and kommuner.csv (names, centrality).
+
+    From each group's kommunebidrag fit: the predicted rate adds the person-year-weighted mean effect
+    over the municipalities whose contribution is released, so each released group total's gap equals
+    its contribution minus that mean. Cells are suppressed by predicted.suppressed_cells (primary and
+    complementary), then counts rounded like every count (pipeline/disclosure.py).
+    """
+    from models import predicted
+
+    bands = predicted.check_bands(settings.card_botid_bands, max_botid=settings.contributions_max_botid)
+    labels = [predicted.band_label(lo, hi) for lo, hi in bands]
+    total = predicted.band_label(0, settings.contributions_max_botid)
+    municipalities = sorted(municipality_year["kommnr_2020"].astype(str).unique())
+    frames, persons = [], {}
+    for gruppe, group in fits.items():
+        design, res = group.design, group.fit
+        beta = pd.Series(res.ols.coef, index=list(res.ols.terms)).reindex(list(design.terms)).fillna(0.0)
+        pred, _ = predicted.predicted_rates(design.X, beta.to_numpy(), alpha=res.fe_coef, n_obs=res.fe_n_obs,
+                                            mean_over=res.fe_n_clusters >= settings.min_persons)
+        rows = pd.DataFrame({"kommnr_2020": design.fe_levels[design.fe].astype(str),
+                             "person": group.sample[CLUSTER].to_numpy(),
+                             "band": predicted.botid_band(group.sample["botid"].to_numpy(), bands), "y": design.y,
+                             "predicted": pred})
+        cells, sets = predicted.gap_cells(rows, municipalities=municipalities, bands=labels, total_band=total)
+        released = full.loc[(full["gruppe"] == gruppe) & (full["n_persons"] >= settings.min_persons)]
+        mean_contribution = np.average(released["estimate"], weights=released["n_person_years"]) \
+            if len(released) else np.nan
+        cells.insert(0, "gruppe", gruppe)
+        cells["contribution_mean_pp"] = mean_contribution
+        frames.append(cells)
+        persons.update({(gruppe, k, b): sets.get((k, b), frozenset()) for k in municipalities for b in [*labels, total]})
+    table = published_rates(pd.concat(frames, ignore_index=True), total_band=total,
+                            decimals=settings.share_decimals)
+    hidden = predicted.suppressed_cells(persons, bands=labels, total_band=total, min_persons=settings.min_persons)
+    keys = list(zip(table["gruppe"], table["kommnr_2020"], table["botid"]))
+    released_table, _ = disclosure.release(table, policy=settings.disclosure, columns=disclosure.Columns(
+        stats=predicted.STAT_COLUMNS), also_hide=np.array([key in hidden for key in keys]))
+    names = (municipality_year.sort_values("aar").groupby("kommnr_2020", as_index=False)
+             [["kommunenavn", "sentralitetsklasse", "sentralitetsindeks"]].last())
+    record(settings.paths.run_log, STAGE, "suppressed", output="kommune_observert_predikert.csv",
+           cells=len(hidden))
+    return [write_csv(released_table, settings.paths.tables / "kommune_observert_predikert.csv"),
+            write_csv(names, settings.paths.tables / "kommuner.csv")]
+
+
+def published_rates(cells: pd.DataFrame, *, total_band: str, decimals: int) -> pd.DataFrame:
+    """Observed and predicted rates as shares are published (`share_decimals`), a band's gap from the two
+    published rates; the total band's gap keeps two decimals: it is the published contribution minus
+    the published mean (models/predicted.py), so it tells a reader nothing new."""
+    observed = disclosure.round_share(cells["observed_pct"], decimals)
+    predicted_rate = disclosure.round_share(cells["predicted_pct"], decimals)
+    total = (cells["botid"] == total_band).to_numpy()
+    gap = np.where(total, np.round(cells["gap_pp"].to_numpy(dtype=float), 2), observed - predicted_rate)
+    return cells.assign(observed_pct=observed, predicted_pct=predicted_rate, gap_pp=gap)

@@ -1,7 +1,8 @@
-"""The `all` command: every stage in order, then the manifest and the disclosure check."""
+"""The `all` command: every stage in order, then the manifest, the report and cards, and the disclosure check."""
 from __future__ import annotations
 
 from pipeline import describe, disclosure_check, estimate, manifest, render
+from pipeline.report import stage as report
 from pipeline.config import Settings
 from pipeline.register import build_panel
 from pipeline.runlog import StageMeter
@@ -24,4 +25,7 @@ def run(settings: Settings, *, show: bool = True) -> list[str]:
     run_stages(settings, meter)
     with meter.stage("manifest"):
         manifest.run(settings)
+    with meter.stage("report"):
+        report.run(settings)  # the report and every card, from OUT and the manifest
+    manifest.run(settings)  # again, so that the manifest hashes the report and the cards
     return disclosure_check.run(settings)

@@ -28,7 +28,7 @@ REPORT_TABLES = [f"fig3_{n:02d}.csv" for n in (*range(1, 15), 17, 18, 19, 20)] +
     "fig3_16_r2_decomposition.csv", "kommunebidrag.csv"]
 
 
-def digest_tree(directory: Path, suffixes=(".csv", ".md", ".tex", ".png", ".pdf", ".parquet")) -> dict[str, str]:
+def digest_tree(directory: Path, suffixes=(".csv", ".md", ".tex", ".png", ".pdf", ".parquet", ".html")) -> dict[str, str]:
     return {str(p.relative_to(directory)): hashlib.sha256(p.read_bytes()).hexdigest()
             for p in sorted(directory.rglob("*")) if p.is_file() and p.suffix in suffixes}
 
@@ -204,3 +204,13 @@ def test_all_on_a_tiny_extract_suppresses_everything_small_and_says_how_it_norma
     assert set(contributions["normalisation"]) == {"mean (reference 0301 under 30 persons)"}
     coefficients = pd.read_csv(tmp_path / "out" / "tables" / "fig3_15_coefficients.csv", dtype=str)
     assert (coefficients[["estimate", "n_persons", "r2"]] == "prikket").all().all()
+
+
+
+def test_all_writes_the_report_and_a_card_per_municipality_and_the_manifest_hashes_them(first_run):
+    paths = first_run.paths
+    assert paths.report("no").exists()
+    assert sorted(p.stem for p in paths.cards.glob("*.html")) == sorted(
+        pd.read_csv(paths.tables / "kommuner.csv", dtype=str).kommnr_2020)
+    outputs = json.loads(paths.manifest.read_text())["outputs"]
+    assert "rapport.html" in outputs and "kommuner/0301.html" in outputs

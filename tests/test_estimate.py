@@ -49,7 +49,7 @@ def test_writes_the_contracted_files(stage_run):
         "fig3_15_coefficients.csv", "fig3_15_regression_table.md", "fig3_15_regression_table.tex",
         "fig3_16_r2_decomposition.csv", "kommunebidrag.csv", "kommunebidrag_full.parquet",
         "table3_2.csv", "table3_2.md", "table3_3.csv", "table3_3.md", "table3_3.tex",
-        "table3_3_weighted.csv", "kommunebidrag_prior.csv"}
+        "table3_3_weighted.csv", "kommunebidrag_prior.csv", "kommune_observert_predikert.csv", "kommuner.csv"}
     assert all(p.exists() for p in written)
     released = [p for p in written if p.is_relative_to(settings.paths.out)]
     assert all(p.suffix != ".parquet" for p in released)
@@ -214,3 +214,25 @@ def test_a_small_reference_level_suppresses_its_block_and_the_intercept(simulate
     intercept = frame[frame["term"] == "Intercept"].set_index("model")["estimate"]
     assert (intercept.loc[4:] == "x").all() and (intercept.loc[:3] != "x").all()
     assert (frame.loc[frame["term"] == "kategori[familie]", "estimate"] != "x").all()
+
+
+def test_card_gaps_equal_the_contributions_minus_their_mean(stage_run):
+    """kommune_observert_predikert.csv: observed − predicted over botid 0-9 is the released contribution
+    minus its person-year-weighted mean over the released municipalities (models/predicted.py)."""
+    settings, _ = stage_run
+    cells = pd.read_csv(settings.paths.tables / "kommune_observert_predikert.csv", dtype=str)
+    contributions = pd.read_csv(settings.paths.tables / "kommunebidrag.csv", dtype=str)
+    totals = cells.loc[(cells.botid == "0-9") & (cells.gap_pp != "prikket")].merge(
+        contributions.loc[contributions.estimate != "prikket"], on=["gruppe", "kommnr_2020"])
+    assert len(totals) >= 10 and set(totals.gruppe) == {"asyl", "overforing", "familie", "alle"}
+    gap = totals.gap_pp.astype(float)
+    # the total's gap is published to two decimals, the rates in whole percent (pipeline/disclosure.py)
+    assert (gap - (totals.estimate.astype(float) - totals.contribution_mean_pp.astype(float))).abs().max() < 0.0051
+    assert (totals.observed_pct.astype(float) - totals.predicted_pct.astype(float) - gap).abs().max() <= 1.0
+    # a suppressed contribution never has released rates; a released one may have them suppressed to
+    # protect a small category of the same municipality (all refugees = the three categories)
+    released_totals = cells.loc[(cells.botid == "0-9") & (cells.gap_pp != "prikket")]
+    assert len(released_totals) == len(totals)
+    hidden = contributions.loc[contributions.estimate != "prikket"].merge(
+        cells.loc[(cells.botid == "0-9") & (cells.gap_pp == "prikket")], on=["gruppe", "kommnr_2020"])
+    assert 0 < len(hidden) < len(totals) / 4
