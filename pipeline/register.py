@@ -81,8 +81,9 @@ def build_panel(settings: Settings, meter: StageMeter | None = None) -> dict:
             create_reference_tables(con, settings)
         with meter.stage("harmonise"):
             harmonised = harmonise.run(con, settings, Path(tables["bosted"]["file"]))
+        empty = tuple(name for name, info in tables.items() if info["rows"] == 0)
         with meter.stage("panel"):
-            flow = panel.run(con, settings)
+            flow = panel.run(con, settings, empty_tables=empty)
         with meter.stage("municipalities"):
             municipal = municipalities.run(con, settings)
         with meter.stage("export"):  # only now, when every table is built, replace the old outputs
@@ -95,6 +96,8 @@ def build_panel(settings: Settings, meter: StageMeter | None = None) -> dict:
     write_csv(releasable_flow(flow, settings), paths.sample_flow)
     for name, info in tables.items():
         record(paths.run_log, "load", "rows", table=name, rows=info["rows"])
+    for name in empty:
+        record(paths.run_log, "load", "empty_table", table=name, note=panel.EMPTY_TABLE_NOTES[name])
     return {"tables": tables, "harmonise": harmonised, "municipalities": municipal, "flow": flow}
 
 

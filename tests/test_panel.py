@@ -1,6 +1,8 @@
 """Every panel definition (methods.md §1-4) on the tiny hand-made extract in tests/extracts.py."""
 from __future__ import annotations
 
+import json
+
 import pandas as pd
 import pytest
 
@@ -207,3 +209,21 @@ def test_a_stata_file_gives_the_same_panel(tiny, tmp_path):
     settings = load_settings(input=tmp_path / "in", work=tmp_path / "work", out=tmp_path / "out")
     build_panel(settings)
     pd.testing.assert_frame_equal(pd.read_parquet(settings.paths.person_year), expected)
+
+
+@pytest.mark.parametrize("table", ["familie", "utdanning"])
+def test_a_header_only_event_table_is_accepted_and_noted(tiny, tmp_path, table):
+
+    tables = tiny_extract()
+    tables[table] = tables[table].iloc[:0]
+    settings, result, panel = build(tmp_path, tables)
+    _, _, full = tiny
+    assert len(panel) == len(full)
+    column = "partner_innvandring" if table == "familie" else "utdanning_innvandring"
+    assert set(panel[column]) == ({0} if table == "familie" else {99})
+    flow = result["flow"]
+    assert flow.rule.iloc[0] == f"empty_{table}" and flow.persons_excluded.iloc[0] == 0
+    assert flow.persons_in.iloc[0] == flow.persons_out.iloc[0] == len(tables["personer"])
+    assert f"empty_{table}" in settings.paths.sample_flow.read_text(encoding="utf-8")
+    events = [json.loads(line) for line in settings.paths.run_log.read_text(encoding="utf-8").splitlines()]
+    assert any(e["event"] == "empty_table" and e["table"] == table for e in events)

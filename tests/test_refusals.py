@@ -147,3 +147,13 @@ def test_validate_checks_without_writing_outputs(tmp_path):
     assert "personer" in result.stdout
     assert not (tmp_path / "out").exists()
     assert not (tmp_path / "work" / "register.duckdb").exists()
+
+
+@pytest.mark.parametrize("name", ["personer", "bosted", "inntekt", "kommuneendringer", "kommuner_2020",
+                                  "naering_2010"])
+def test_a_header_only_register_or_reference_table_is_refused(tmp_path, name):
+    tables = tiny_extract()
+    tables[name] = tables[name].iloc[:0]
+    result = run_panel(tmp_path, write_extract(tmp_path / "in", tables))
+    assert result.exit_code == EXIT_CODES["empty_table"], result.stderr
+    assert f"{name}.csv" in result.stderr and "header only" in result.stderr
