@@ -74,4 +74,5 @@ CODE_LISTS: dict[tuple[str, str], tuple[str, ...]] = {
     ("personer", "invkat"): _invkat_codes(),
 }
 
-FILE_SUFFIXES = (".parquet", ".csv", ".csv.gz", ".dta")
+# Parquet and CSV are read by DuckDB; Stata, SPSS and SAS (data set or transport file) by pyreadstat.
+FILE_SUFFIXES = (".parquet", ".csv", ".csv.gz", ".dta", ".sav", ".sas7bdat", ".xpt")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -209,6 +210,21 @@ def test_a_stata_file_gives_the_same_panel(tiny, tmp_path):
     settings = load_settings(input=tmp_path / "in", work=tmp_path / "work", out=tmp_path / "out")
     build_panel(settings)
     pd.testing.assert_frame_equal(pd.read_parquet(settings.paths.person_year), expected)
+
+
+@pytest.mark.parametrize("fmt", ["sav", "dta", "xpt"])
+def test_spss_stata_and_sas_files_give_the_same_panel(tiny, tmp_path, fmt):
+    """Every table in the format; in SPSS and SAS every number is a double and codes lose no zeros.
+    SAS transport (.xpt) stands in for .sas7bdat, which pyreadstat cannot write: both go through the same
+    reader function, load.load_statistical_file."""
+    from tests.extracts import write_statistical
+
+    _, _, expected = tiny
+    write_statistical(tmp_path / "in", tiny_extract(), fmt=fmt)
+    settings = load_settings(input=tmp_path / "in", work=tmp_path / "work", out=tmp_path / "out")
+    result = build_panel(settings)
+    pd.testing.assert_frame_equal(pd.read_parquet(settings.paths.person_year), expected)
+    assert {Path(info["file"]).suffix for info in result["tables"].values()} == {f".{fmt}"}
 
 
 @pytest.mark.parametrize("table", ["familie", "utdanning"])
