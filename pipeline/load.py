@@ -12,11 +12,13 @@ import gzip
 from pathlib import Path
 
 import duckdb
+import pandas as pd
 
 from pipeline.config import REFERENCE_DATA_DIR, Settings
 from pipeline.contract import (
     BIGINT, BOOL, CODE_LISTS, DATE, FILE_SUFFIXES, INT, STRING, TABLES, Table,
 )
+from pipeline.db import query_sql
 from pipeline.errors import ContractError
 
 # Codes with a fixed width: numeric source columns are left-padded with zeros.
@@ -239,7 +241,7 @@ def stage_table(con: duckdb.DuckDBPyConnection, table: Table, path: Path, source
         if column not in table.nullable:
             checks.append(("missing_value", column, f"{raw} is null"))
     aggregates = [f"count(*) filter (where {cond})" for *_, cond in checks]
-    if table.key:  # a screen on 64-bit key hashes; a possible duplicate runs the exact query
+    if table.key and not table.yearly:  # a screen on 64-bit key hashes; a possible duplicate runs the exact query
         aggregates.append(f"count(*) - count(distinct hash({', '.join(quote(k) for k in table.key)}))")
     counts = con.execute(f"select {', '.join(aggregates)} from raw_{table.name}").fetchall()[0] if aggregates else ()
     for (kind, column, condition), count in zip(checks, counts):
@@ -254,9 +256,19 @@ def stage_table(con: duckdb.DuckDBPyConnection, table: Table, path: Path, source
     # Parquet is read again where it is used (fast, columnar); text formats are parsed once into a table
     kind = "temp view" if path.suffix == ".parquet" else "table"
     con.execute(f"create or replace {kind} stg_{table.name} as select {select} from raw_{table.name}")
-    if table.key and counts[-1]:
+    if table.key and not table.yearly and counts[-1]:
         refuse_duplicates(con, table, path)
     return n_rows
+
+
+def screen_person_years(con: duckdb.DuckDBPyConnection, table: Table, path: Path) -> dict[str, int]:
+    """One pass over a yearly table grouped by person (sql/10_person_year_screen.sql): refuse duplicate keys;
+    return the rows of unknown persons and the first and last year, which check_integrity refuses."""
+    con.execute(f"create or replace temp view screened as select lopenr, aar from stg_{table.name}")
+    screen = query_sql(con, "10_person_year_screen.sql").iloc[0]
+    if screen.possible_duplicates:
+        refuse_duplicates(con, table, path)
+    return {key: (None if pd.isna(value) else int(value)) for key, value in screen.items()}
 
 
 def refuse_duplicates(con: duckdb.DuckDBPyConnection, table: Table, path: Path) -> None:
@@ -280,8 +292,12 @@ def refuse_if_any(con, sql: str, *, kind: str, file: Path, column: str, detail: 
         raise ContractError(kind, file=file, column=column, count=count, examples=examples, detail=detail)
 
 
-def check_integrity(con: duckdb.DuckDBPyConnection, settings: Settings, files: dict[str, Path]) -> None:
-    """The contract's refusal list beyond types: keys, code lists, dates, references, municipality codes."""
+def check_integrity(con: duckdb.DuckDBPyConnection, settings: Settings, files: dict[str, Path],
+                    screens: dict[str, dict[str, int]]) -> None:
+    """The contract's refusal list beyond types: keys, code lists, dates, references, municipality codes.
+
+    `screens` holds each yearly table's screen (screen_person_years); only a positive one runs its query.
+    """
     for (name, column), allowed in CODE_LISTS.items():
         listed = ", ".join(sql_string(a) for a in allowed)
         refuse_if_any(
@@ -306,14 +322,17 @@ def check_integrity(con: duckdb.DuckDBPyConnection, settings: Settings, files: d
         kind="impossible_date", file=files["personer"], column="foedselsaar",
         detail=f"have a birth year outside {FIRST_PLAUSIBLE_YEAR}-{today.year}")
     for name, path in files.items():
-        if "aar" in TABLES[name].columns:
+        screen = screens.get(name)
+        years_ok = screen is not None and (screen["first_year"] is None or (
+            screen["first_year"] >= FIRST_PLAUSIBLE_YEAR and screen["last_year"] <= today.year))
+        if "aar" in TABLES[name].columns and not years_ok:
             refuse_if_any(
                 con, f"select aar, count(*) from stg_{name} where aar < {FIRST_PLAUSIBLE_YEAR} "
                      f"or aar > {today.year} group by aar order by aar",
                 kind="year_outside_study", file=path, column="aar",
                 detail=f"have a year that no register can hold (outside {FIRST_PLAUSIBLE_YEAR}-{today.year}); "
                        f"shown as (aar, rows)")
-        if TABLES[name].yearly:
+        if TABLES[name].yearly and screen["rows_unknown_person"]:
             refuse_if_any(
                 con, f"select t.lopenr, t.aar from stg_{name} t anti join stg_personer p using (lopenr) "
                      f"order by t.lopenr, t.aar",
@@ -347,13 +366,16 @@ def run(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict[str, dict]:
     """
     files: dict[str, Path] = {}
     rows: dict[str, dict] = {}
-    for table in TABLES.values():
+    screens: dict[str, dict[str, int]] = {}
+    for table in TABLES.values():  # personer first: the yearly tables' screens look persons up in it
         found = register_raw(con, settings, table)
         if found is None:
             continue
         path, source_types = found
         files[table.name] = path
         rows[table.name] = {"file": str(path), "rows": stage_table(con, table, path, source_types)}
+        if table.yearly:
+            screens[table.name] = screen_person_years(con, table, path)
     load_grunnbelop(con, settings, files)
-    check_integrity(con, settings, files)
+    check_integrity(con, settings, files, screens)
     return rows

@@ -54,6 +54,7 @@ def sample_flow(persons_in: int, person_years_in: int, exclusions: pd.DataFrame,
 
 def run(con: duckdb.DuckDBPyConnection, settings: Settings, *, empty_tables: tuple[str, ...] = ()) -> pd.DataFrame:
     """Build `refugees`, `person_year` and the sample flow (noting accepted `empty_tables`); return the flow."""
+    run_sql(con, "29_related_bosted.sql")
     run_sql(con, "30_refugees.sql")
     run_sql(con, "31_person_year.sql")
     exclusions = query_sql(con, "32_sample_flow.sql")

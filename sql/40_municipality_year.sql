@@ -91,7 +91,7 @@ settled_refugee_background as (
     select bosted.kommnr_2020, bosted.aar, count(*) as bosatt_flukt
     from stg_personer as personer
     join ref_refugee_code as refugee_code on refugee_code.kode = personer.innvandringsgrunn
-    join harmonised_bosted as bosted
+    join related_bosted as bosted
         on bosted.lopenr = personer.lopenr and bosted.aar = year(personer.innvandringsdato) + 1
     group by all
 ),
