@@ -219,8 +219,10 @@ def cast_expression(column: str, target: str, source_type: str, *, trim: bool = 
     return f"try_cast({value} as {target})"
 
 
-def stage_table(con: duckdb.DuckDBPyConnection, table: Table, path: Path, source_types: dict[str, str]) -> int:
-    """Create stg_<table> by renaming and casting; refuse wrong types, missing values and empty tables."""
+def stage_table(con: duckdb.DuckDBPyConnection, table: Table, path: Path,
+                source_types: dict[str, str]) -> tuple[int, dict[str, int] | None]:
+    """Create stg_<table> by renaming and casting; refuse wrong types, missing values, duplicate keys and
+    empty tables. Return the row count and, for a yearly table, its screen (screen_person_years)."""
     try:
         n_rows = con.execute(f"select count(*) from raw_{table.name}").fetchall()[0][0]
     except duckdb.Error as exc:
@@ -240,10 +242,18 @@ def stage_table(con: duckdb.DuckDBPyConnection, table: Table, path: Path, source
             checks.append(("wrong_type", column, f"{raw} is not null and ({expr}) is null"))
         if column not in table.nullable:
             checks.append(("missing_value", column, f"{raw} is null"))
-    aggregates = [f"count(*) filter (where {cond})" for *_, cond in checks]
-    if table.key and not table.yearly:  # a screen on 64-bit key hashes; a possible duplicate runs the exact query
-        aggregates.append(f"count(*) - count(distinct hash({', '.join(quote(k) for k in table.key)}))")
-    counts = con.execute(f"select {', '.join(aggregates)} from raw_{table.name}").fetchall()[0] if aggregates else ()
+    screen = None
+    if table.yearly:  # the checks ride on the screen's pass; only a failed one is counted again
+        screen = screen_person_years(con, table, casts, [cond for *_, cond in checks])
+        counts = [con.execute(f"select count(*) from raw_{table.name} where {cond}").fetchall()[0][0]
+                  if screen["problems"] >> i & 1 else 0 for i, (*_, cond) in enumerate(checks)]
+        possible_duplicates = screen["possible_duplicates"]
+    else:
+        aggregates = [f"count(*) filter (where {cond})" for *_, cond in checks]
+        if table.key:  # a screen on 64-bit key hashes; a possible duplicate runs the exact query
+            aggregates.append(f"count(*) - count(distinct hash({', '.join(quote(k) for k in table.key)}))")
+        counts = con.execute(f"select {', '.join(aggregates)} from raw_{table.name}").fetchall()[0] if aggregates else ()
+        possible_duplicates = table.key and counts[-1]
     for (kind, column, condition), count in zip(checks, counts):
         if count:
             examples = con.execute(f"select {key_cols}, {quote(column)} from raw_{table.name} "
@@ -256,18 +266,19 @@ def stage_table(con: duckdb.DuckDBPyConnection, table: Table, path: Path, source
     # Parquet is read again where it is used (fast, columnar); text formats are parsed once into a table
     kind = "temp view" if path.suffix == ".parquet" else "table"
     con.execute(f"create or replace {kind} stg_{table.name} as select {select} from raw_{table.name}")
-    if table.key and not table.yearly and counts[-1]:
+    if possible_duplicates:
         refuse_duplicates(con, table, path)
-    return n_rows
+    return n_rows, screen
 
 
-def screen_person_years(con: duckdb.DuckDBPyConnection, table: Table, path: Path) -> dict[str, int]:
-    """One pass over a yearly table grouped by person (sql/10_person_year_screen.sql): refuse duplicate keys;
-    return the rows of unknown persons and the first and last year, which check_integrity refuses."""
-    con.execute(f"create or replace temp view screened as select lopenr, aar from stg_{table.name}")
+def screen_person_years(con: duckdb.DuckDBPyConnection, table: Table, casts: dict[str, str],
+                        conditions: list[str]) -> dict[str, int]:
+    """One pass over a yearly table grouped by person (sql/10_person_year_screen.sql): a bit per failed
+    check in `problems`, possible duplicate keys, rows of unknown persons, the first and last year."""
+    problems = " | ".join(f"(case when {cond} then {1 << i} else 0 end)" for i, cond in enumerate(conditions))
+    con.execute(f"create or replace temp view screened as select {casts['lopenr']} as lopenr, "
+                f"{casts['aar']} as aar, ({problems or '0'})::ubigint as problems from raw_{table.name}")
     screen = query_sql(con, "10_person_year_screen.sql").iloc[0]
-    if screen.possible_duplicates:
-        refuse_duplicates(con, table, path)
     return {key: (None if pd.isna(value) else int(value)) for key, value in screen.items()}
 
 
@@ -373,9 +384,10 @@ def run(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict[str, dict]:
             continue
         path, source_types = found
         files[table.name] = path
-        rows[table.name] = {"file": str(path), "rows": stage_table(con, table, path, source_types)}
-        if table.yearly:
-            screens[table.name] = screen_person_years(con, table, path)
+        n_rows, screen = stage_table(con, table, path, source_types)
+        rows[table.name] = {"file": str(path), "rows": n_rows}
+        if screen is not None:
+            screens[table.name] = screen
     load_grunnbelop(con, settings, files)
     check_integrity(con, settings, files, screens)
     return rows
