@@ -127,7 +127,7 @@ def directory_lock(directory: Path, *, label: str, command: str, private: bool =
         if stale is not None:
             state = "is still running but no longer holds it" if stale.is_running() else "is no longer running"
             notify(f"Taking over the lock on {label} {directory}: the run that held it ({stale.describe()}) "
-                   f"{state}; its outputs may be incomplete, this run rewrites them.")
+                   f"{state}; what it was writing may be incomplete.")
         own = current_holder(command)
         write_record(directory, own)
         try:
