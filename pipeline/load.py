@@ -12,13 +12,11 @@ import gzip
 from pathlib import Path
 
 import duckdb
-import pandas as pd
 
 from pipeline.config import REFERENCE_DATA_DIR, Settings
 from pipeline.contract import (
     BIGINT, BOOL, CODE_LISTS, DATE, FILE_SUFFIXES, INT, STRING, TABLES, Table,
 )
-from pipeline.db import query_sql
 from pipeline.errors import ContractError
 
 # Codes with a fixed width: numeric source columns are left-padded with zeros.
@@ -219,10 +217,8 @@ def cast_expression(column: str, target: str, source_type: str, *, trim: bool = 
     return f"try_cast({value} as {target})"
 
 
-def stage_table(con: duckdb.DuckDBPyConnection, table: Table, path: Path,
-                source_types: dict[str, str]) -> tuple[int, dict[str, int] | None]:
-    """Create stg_<table> by renaming and casting; refuse wrong types, missing values, duplicate keys and
-    empty tables. Return the row count and, for a yearly table, its screen (screen_person_years)."""
+def stage_table(con: duckdb.DuckDBPyConnection, table: Table, path: Path, source_types: dict[str, str]) -> int:
+    """Create stg_<table> by renaming and casting; refuse wrong types, missing values and empty tables."""
     try:
         n_rows = con.execute(f"select count(*) from raw_{table.name}").fetchall()[0][0]
     except duckdb.Error as exc:
@@ -242,18 +238,10 @@ def stage_table(con: duckdb.DuckDBPyConnection, table: Table, path: Path,
             checks.append(("wrong_type", column, f"{raw} is not null and ({expr}) is null"))
         if column not in table.nullable:
             checks.append(("missing_value", column, f"{raw} is null"))
-    screen = None
-    if table.yearly:  # the checks ride on the screen's pass; only a failed one is counted again
-        screen = screen_person_years(con, table, casts, [cond for *_, cond in checks])
-        counts = [con.execute(f"select count(*) from raw_{table.name} where {cond}").fetchall()[0][0]
-                  if screen["problems"] >> i & 1 else 0 for i, (*_, cond) in enumerate(checks)]
-        possible_duplicates = screen["possible_duplicates"]
-    else:
-        aggregates = [f"count(*) filter (where {cond})" for *_, cond in checks]
-        if table.key:  # a screen on 64-bit key hashes; a possible duplicate runs the exact query
-            aggregates.append(f"count(*) - count(distinct hash({', '.join(quote(k) for k in table.key)}))")
-        counts = con.execute(f"select {', '.join(aggregates)} from raw_{table.name}").fetchall()[0] if aggregates else ()
-        possible_duplicates = table.key and counts[-1]
+    aggregates = [f"count(*) filter (where {cond})" for *_, cond in checks]
+    if table.key:  # a screen on 64-bit key hashes; a possible duplicate runs the exact query
+        aggregates.append(f"count(*) - count(distinct hash({', '.join(quote(k) for k in table.key)}))")
+    counts = con.execute(f"select {', '.join(aggregates)} from raw_{table.name}").fetchall()[0] if aggregates else ()
     for (kind, column, condition), count in zip(checks, counts):
         if count:
             examples = con.execute(f"select {key_cols}, {quote(column)} from raw_{table.name} "
@@ -266,20 +254,9 @@ def stage_table(con: duckdb.DuckDBPyConnection, table: Table, path: Path,
     # Parquet is read again where it is used (fast, columnar); text formats are parsed once into a table
     kind = "temp view" if path.suffix == ".parquet" else "table"
     con.execute(f"create or replace {kind} stg_{table.name} as select {select} from raw_{table.name}")
-    if possible_duplicates:
+    if table.key and counts[-1]:
         refuse_duplicates(con, table, path)
-    return n_rows, screen
-
-
-def screen_person_years(con: duckdb.DuckDBPyConnection, table: Table, casts: dict[str, str],
-                        conditions: list[str]) -> dict[str, int]:
-    """One pass over a yearly table grouped by person (sql/10_person_year_screen.sql): a bit per failed
-    check in `problems`, possible duplicate keys, rows of unknown persons, the first and last year."""
-    problems = " | ".join(f"(case when {cond} then {1 << i} else 0 end)" for i, cond in enumerate(conditions))
-    con.execute(f"create or replace temp view screened as select {casts['lopenr']} as lopenr, "
-                f"{casts['aar']} as aar, ({problems or '0'})::ubigint as problems from raw_{table.name}")
-    screen = query_sql(con, "10_person_year_screen.sql").iloc[0]
-    return {key: (None if pd.isna(value) else int(value)) for key, value in screen.items()}
+    return n_rows
 
 
 def refuse_duplicates(con: duckdb.DuckDBPyConnection, table: Table, path: Path) -> None:
@@ -303,12 +280,8 @@ def refuse_if_any(con, sql: str, *, kind: str, file: Path, column: str, detail: 
         raise ContractError(kind, file=file, column=column, count=count, examples=examples, detail=detail)
 
 
-def check_integrity(con: duckdb.DuckDBPyConnection, settings: Settings, files: dict[str, Path],
-                    screens: dict[str, dict[str, int]]) -> None:
-    """The contract's refusal list beyond types: keys, code lists, dates, references, municipality codes.
-
-    `screens` holds each yearly table's screen (screen_person_years); only a positive one runs its query.
-    """
+def check_integrity(con: duckdb.DuckDBPyConnection, settings: Settings, files: dict[str, Path]) -> None:
+    """The contract's refusal list beyond types: keys, code lists, dates, references, municipality codes."""
     for (name, column), allowed in CODE_LISTS.items():
         listed = ", ".join(sql_string(a) for a in allowed)
         refuse_if_any(
@@ -333,17 +306,14 @@ def check_integrity(con: duckdb.DuckDBPyConnection, settings: Settings, files: d
         kind="impossible_date", file=files["personer"], column="foedselsaar",
         detail=f"have a birth year outside {FIRST_PLAUSIBLE_YEAR}-{today.year}")
     for name, path in files.items():
-        screen = screens.get(name)
-        years_ok = screen is not None and (screen["first_year"] is None or (
-            screen["first_year"] >= FIRST_PLAUSIBLE_YEAR and screen["last_year"] <= today.year))
-        if "aar" in TABLES[name].columns and not years_ok:
+        if "aar" in TABLES[name].columns:
             refuse_if_any(
                 con, f"select aar, count(*) from stg_{name} where aar < {FIRST_PLAUSIBLE_YEAR} "
                      f"or aar > {today.year} group by aar order by aar",
                 kind="year_outside_study", file=path, column="aar",
                 detail=f"have a year that no register can hold (outside {FIRST_PLAUSIBLE_YEAR}-{today.year}); "
                        f"shown as (aar, rows)")
-        if TABLES[name].yearly and screen["rows_unknown_person"]:
+        if TABLES[name].yearly:
             refuse_if_any(
                 con, f"select t.lopenr, t.aar from stg_{name} t anti join stg_personer p using (lopenr) "
                      f"order by t.lopenr, t.aar",
@@ -377,17 +347,13 @@ def run(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict[str, dict]:
     """
     files: dict[str, Path] = {}
     rows: dict[str, dict] = {}
-    screens: dict[str, dict[str, int]] = {}
-    for table in TABLES.values():  # personer first: the yearly tables' screens look persons up in it
+    for table in TABLES.values():
         found = register_raw(con, settings, table)
         if found is None:
             continue
         path, source_types = found
         files[table.name] = path
-        n_rows, screen = stage_table(con, table, path, source_types)
-        rows[table.name] = {"file": str(path), "rows": n_rows}
-        if screen is not None:
-            screens[table.name] = screen
+        rows[table.name] = {"file": str(path), "rows": stage_table(con, table, path, source_types)}
     load_grunnbelop(con, settings, files)
-    check_integrity(con, settings, files, screens)
+    check_integrity(con, settings, files)
     return rows
