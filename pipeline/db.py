@@ -18,6 +18,8 @@ def connect(path: Path | str, settings: Settings, *, spill: Path | None = None) 
     con.execute(f"set memory_limit = '{settings.duckdb_memory_limit}'")
     con.execute(f"set threads = {int(settings.duckdb_threads)}")
     con.execute(f"set temp_directory = '{spill}'")
+    # tables are built and exported in an explicit order; keeping the scan order only costs memory
+    con.execute("set preserve_insertion_order = false")
     set_study_variables(con, settings)
     return con
 

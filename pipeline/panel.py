@@ -76,6 +76,7 @@ def run(con: duckdb.DuckDBPyConnection, settings: Settings, *, empty_tables: tup
                        persons_unsettled, rows_unsettled)
     flow = sample_flow(persons_in, person_years_in, exclusions, [age_step, settlement_step],
                        empty_tables=empty_tables)
+    con.execute("drop table refugee_candidates; drop table person_year_candidates")  # memory for later stages
     panel_rows, panel_persons = con.execute("select count(*), count(distinct lopenr) from person_year").fetchall()[0]
     before_age = flow.set_index("rule").loc["no_income_record"]  # the panel, before the analysis windows
     if (before_age.person_years_out, before_age.persons_out) != (panel_rows, panel_persons):

@@ -1,7 +1,8 @@
 -- Municipality characteristics per 2020 municipality and study year (methods.md §5), from everyone
 -- resident on 1 January. Ages 30-59 use age = aar - birth year and that year's income and education.
 create or replace table municipality_year as
-with residents as (
+-- residents is read twice, not stored: a copy of every resident does not fit a 3 GB memory limit
+with residents as not materialized (
     select
         bosted.kommnr_2020,
         bosted.aar,
