@@ -54,8 +54,7 @@ $(OUT)/manifest.json: $(OUT)/figures/fig3_01.png pipeline/manifest.py
 
 report: $(OUT)/rapport.html ## The HTML report and one card per municipality (then the manifest again)
 $(OUT)/rapport.html: $(OUT)/manifest.json $(wildcard pipeline/report/*.py pipeline/report/templates/*) README.md
-	$(PY) cli.py report --with-cards $(DIRS)
-	$(PY) cli.py manifest $(DIRS)
+	$(PY) cli.py report $(DIRS)
 	touch $@
 
 check: ## Disclosure check of the output directory

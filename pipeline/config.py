@@ -128,7 +128,7 @@ class Settings:
     characteristics_year: int = 2010
     bi_first_year: int = 2011
     bi_last_year: int = 2020
-    duckdb_memory_limit: str = "6GB"
+    duckdb_memory_limit: str = "3GB"
     duckdb_threads: int = 2
     categories: dict[str, list[str]] = field(default_factory=dict)
     refugee_background: list[str] = field(default_factory=list)

@@ -4,7 +4,7 @@ create or replace temp table person_year_candidates as
 with residence as (
     select refugees.*, bosted.aar, bosted.kommnr_2020
     from refugees
-    join harmonised_bosted as bosted using (lopenr)
+    join related_bosted as bosted using (lopenr)
 ),
 
 income as (

@@ -258,11 +258,11 @@ def write_cards(settings: Settings, *, kommnr: list[str] | None = None, director
     return [settings.paths.card(code, target) for code in codes]
 
 
-def run(settings: Settings, *, with_cards: bool = True) -> list[Path]:
-    """Write the report and (by default) every card; return the files written."""
+def run(settings: Settings) -> list[Path]:
+    """Write the report and every card; return the files written (the report first)."""
     rel = read_releasable(settings.paths)
     written = [_write(render_report(settings, rel), settings.paths.report(settings.language))]
-    if with_cards and rel.table("kommunebidrag") is not None:
+    if rel.table("kommunebidrag") is not None:
         written += write_cards(settings, rel=rel)
     runlog.record(settings.paths.run_log, STAGE, "written", report=written[0].name, cards=len(written) - 1)
     return written
