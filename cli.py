@@ -151,6 +151,15 @@ def estimate(input: Optional[Path] = InputOpt, work: Optional[Path] = WorkOpt, o
 
 
 @app.command()
+def robustness(input: Optional[Path] = InputOpt, work: Optional[Path] = WorkOpt, out: Optional[Path] = OutOpt,
+               config: Optional[Path] = ConfigOpt) -> None:
+    """Robustness of figs 3.15, 3.16 and tables 3.2, 3.3 to eight definition variants, and the stability
+    of the contributions across arrival cohorts."""
+    settings = settings_from(config, input, work, out)
+    typer.echo(f"{len(run_step('robustness', settings, show=True))} robustness tables written to {settings.paths.tables}")
+
+
+@app.command()
 def figures(input: Optional[Path] = InputOpt, work: Optional[Path] = WorkOpt, out: Optional[Path] = OutOpt,
             config: Optional[Path] = ConfigOpt, language: Optional[str] = LanguageOpt) -> None:
     """Render every figure (PNG + PDF) from the releasable tables."""

@@ -19,7 +19,7 @@ The relations (`build`) cover the tables that share a margin: the by-botid split
 `alle` and against the by-botid populations, fig 3.15's sample, the sample flow (in − excluded = out,
 and its last step against fig 3.16), kommunebidrag's categories against `alle` per municipality, and the
 municipality cards' table (bands against their total, categories against `alle`, totals against
-kommunebidrag).
+kommunebidrag), and the two arrival cohorts' contributions against kommunebidrag.
 """
 from __future__ import annotations
 
@@ -419,6 +419,21 @@ def card_relations(ledger: Ledger, tables: Path) -> None:
             ledger.sum(total[unit], [part[unit] for part in parts])
 
 
+def cohort_relations(ledger: Ledger, tables: Path) -> None:
+    """kommunebidrag_kohorter (robustness): per group and municipality the two arrival cohorts add up to
+    kommunebidrag's persons and person-years (they split its sample by immigration year)."""
+    by_cell: dict[tuple, list[Row]] = _group(_rows(tables, "kommunebidrag_kohorter") or [], ("gruppe", "kommnr_2020"))
+    for (gruppe, kommnr), rows in by_cell.items():
+        for unit in ("n_persons", "n_person_years"):
+            total = ledger.index.get(("kommunebidrag", (kommnr,), gruppe, unit))
+            if total is None:
+                continue
+            ledger.sum(total, [ledger.published(("kohort", gruppe, kommnr, row["kohort"], unit),
+                                                f"{unit} of kommunebidrag_kohorter.csv ({gruppe}, {kommnr}, "
+                                                f"{row['kohort']})", row[unit], suppressed_low=0)
+                               for row in rows])
+
+
 def build(out: Path, policy: Policy) -> Ledger:
     """Every relation the released tables in `out` give a reader."""
     ledger = Ledger(policy)
@@ -428,6 +443,7 @@ def build(out: Path, policy: Policy) -> Ledger:
     model_sample_relations(ledger, tables, out)
     contribution_relations(ledger, tables)
     card_relations(ledger, tables)
+    cohort_relations(ledger, tables)
     return ledger
 
 

@@ -139,12 +139,14 @@ def regression_table_text(coefs: pd.DataFrame, *, kind: str, language: str) -> s
 # --- fig 3.16 -------------------------------------------------------------------------------
 
 def decomposition_samples(sample: pd.DataFrame, botids: tuple[int | None, ...] = DECOMPOSITION_BOTID,
-                          ) -> list[tuple[str, str, str, np.ndarray]]:
+                          groups: tuple[str, ...] = GROUPS) -> list[tuple[str, str, str, np.ndarray]]:
     """(sample name, gruppe, botid label, row mask) for alle + each category × all botid (None), 3, 6, 9."""
     out = []
     kategori = sample["kategori"].to_numpy()
     sample_botid = sample["botid"].to_numpy()
     for gruppe in ("alle", *CATEGORIES):
+        if gruppe not in groups:
+            continue
         in_group = np.ones(len(sample), dtype=bool) if gruppe == "alle" else kategori == gruppe
         for botid in botids:
             mask = in_group if botid is None else in_group & (sample_botid == botid)
@@ -154,7 +156,7 @@ def decomposition_samples(sample: pd.DataFrame, botids: tuple[int | None, ...] =
 
 
 def r2_decomposition_frame(sample: pd.DataFrame, *, policy: disclosure.Policy, language: str = "no",
-                           botids: tuple[int | None, ...] = DECOMPOSITION_BOTID,
+                           botids: tuple[int | None, ...] = DECOMPOSITION_BOTID, groups: tuple[str, ...] = GROUPS,
                            outcome: str = OUTCOME) -> pd.DataFrame:
     """fig3_16_r2_decomposition.csv: Shapley shares of R² over the ten blocks per sample.
 
@@ -167,7 +169,7 @@ def r2_decomposition_frame(sample: pd.DataFrame, *, policy: disclosure.Policy, l
     full = build_design(sample, INDIVIDUAL_BLOCKS, fe_column=MUNICIPALITY_FE, outcome=outcome)
     statistics = ["r2_share", "share_of_r2", "adj_r2_share", "r2_total", "adj_r2_total"]
     rows = []
-    for name, gruppe, botid, mask in decomposition_samples(sample, botids):
+    for name, gruppe, botid, mask in decomposition_samples(sample, botids, groups):
         common = {"sample": name, "gruppe": gruppe, "botid": botid}
         n_persons = int(np.unique(full.cluster[mask]).size)
         if n_persons < max(min_persons, 2):
@@ -200,8 +202,8 @@ def contribution_sample(sample: pd.DataFrame, gruppe: str, *, min_persons_munici
 
 def municipality_contributions(
     sample: pd.DataFrame, *, municipalities: list[str], normalisation: str, reference: str,
-    min_persons_municipality: int, min_persons: int = 1, outcome: str = OUTCOME,
-) -> tuple[pd.DataFrame, pd.DataFrame]:
+    min_persons_municipality: int, min_persons: int = 1, outcome: str = OUTCOME, with_ranks: bool = True,
+) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, GroupFit]]:
     """Full model + settlement-municipality FE per group (methods.md §6); effects in pp.
 
     One row per group and municipality of `municipalities` (the 2020 structure), also where the group
@@ -209,7 +211,8 @@ def municipality_contributions(
     for a few. Under the "mean" normalisation the mean is taken over the municipalities with at least
     `min_persons` persons (the releasable ones), so that the released effects do not sum to minus the
     suppressed ones. A group whose reference municipality has fewer than `min_persons` persons falls
-    back to that mean normalisation: contrasts to a small group would be its statistics.
+    back to that mean normalisation: contrasts to a small group would be its statistics. `with_ranks=False`
+    leaves the rank sets out (missing), for callers that only need the effects.
 
     Returns (kommunebidrag with gruppe, kommnr_2020, estimate, std_error, n_persons, n_person_years,
     normalisation, ranks; model summary per group with N, R², within R², normalisation, seconds; each
@@ -232,7 +235,8 @@ def municipality_contributions(
         used = group_normalisation(res, normalisation=normalisation, reference=reference, min_persons=min_persons)
         effects = normalise_effects(res, normalisation="reference" if used.startswith("reference") else "mean",
                                     reference=reference, mean_over=releasable)
-        ranks = rank_table(effects["level"], effects["estimate"] * PP, res.fe_vcov * PP ** 2, use=releasable)
+        ranks = (rank_table(effects["level"], effects["estimate"] * PP, res.fe_vcov * PP ** 2, use=releasable)
+                 if with_ranks else pd.DataFrame({c: np.full(len(effects), np.nan) for c in RANK_COLUMNS}))
         frame = pd.DataFrame({
             "gruppe": gruppe, "kommnr_2020": effects["level"], "estimate": effects["estimate"] * PP,
             "std_error": effects["std_error"] * PP, "n_persons": effects["n_clusters"],

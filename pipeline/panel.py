@@ -5,7 +5,8 @@ import duckdb
 import pandas as pd
 
 from pipeline.config import Settings
-from pipeline.db import query_sql, run_sql
+from pipeline.db import query_sql, run_sql, set_study_variables
+from pipeline.schema import PERSON_YEAR
 
 PERSON_RULES = {
     "not_refugee_category": "innvandringsgrunn not one of the three categories",
@@ -57,6 +58,7 @@ def run(con: duckdb.DuckDBPyConnection, settings: Settings, *, empty_tables: tup
     run_sql(con, "29_related_bosted.sql")
     run_sql(con, "30_refugees.sql")
     run_sql(con, "31_person_year.sql")
+    run_sql(con, "33_person_year.sql")
     exclusions = query_sql(con, "32_sample_flow.sql")
     persons_in = con.execute("select count(*) from stg_personer").fetchall()[0][0]
     person_years_in = con.execute("select count(*) from harmonised_bosted").fetchall()[0][0]
@@ -84,3 +86,19 @@ def run(con: duckdb.DuckDBPyConnection, settings: Settings, *, empty_tables: tup
             f"sample flow does not balance: flow says {before_age.persons_out} persons / "
             f"{before_age.person_years_out} person-years, panel has {panel_persons} / {panel_rows}")
     return flow
+
+
+def redefine_outcomes(person_year: pd.DataFrame, settings: Settings) -> pd.DataFrame:
+    """The panel's outcome step (sql/33_person_year.sql) again on an exported panel, under `settings`
+    (the robustness variants' employment threshold): the same definition, no second code path."""
+    con = duckdb.connect()
+    try:
+        set_study_variables(con, settings)
+        con.register("panel_rows", person_year)
+        con.execute("create temp table person_year_candidates as select * exclude (sysselsatt, i_utdanning, "
+                    "arbeid_utdanning), i_utdanning = 1 as in_education, null::varchar as excluded_by "
+                    "from panel_rows")
+        run_sql(con, "33_person_year.sql")
+        return con.execute("select * from person_year order by lopenr, aar").df()[list(PERSON_YEAR)]
+    finally:
+        con.close()

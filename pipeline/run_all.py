@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline import describe, disclosure_check, estimate, manifest, render
+from pipeline import describe, disclosure_check, estimate, manifest, render, robustness
 from pipeline.config import Paths, Settings
 from pipeline.errors import RunError
 from pipeline.report import stage as report
@@ -18,7 +18,8 @@ from pipeline.runlog import StageMeter
 
 # (file a step reads, the command that makes it)
 Need = tuple[Path, str]
-ESTIMATE_TABLES = ("fig3_15_coefficients", "fig3_16_r2_decomposition")
+ESTIMATE_TABLES = ("fig3_15_coefficients", "fig3_16_r2_decomposition", "kommunebidrag")
+ROBUSTNESS_TABLES = ("robustness", "kommunebidrag_kohorter")
 
 
 def panel_files(paths: Paths) -> list[Need]:
@@ -27,7 +28,8 @@ def panel_files(paths: Paths) -> list[Need]:
 
 def figure_tables(paths: Paths) -> list[Need]:
     stems = dict.fromkeys(stem for stem, _, _ in render.FIGURES.values())
-    return [(paths.tables / f"{stem}.csv", "estimate" if stem in ESTIMATE_TABLES else "describe") for stem in stems]
+    maker = {**dict.fromkeys(ESTIMATE_TABLES, "estimate"), **dict.fromkeys(ROBUSTNESS_TABLES, "robustness")}
+    return [(paths.tables / f"{stem}.csv", maker.get(stem, "describe")) for stem in stems]
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,8 @@ STEPS: tuple[Step, ...] = (
     Step("panel", build_panel),
     Step("describe", lambda settings, meter: describe.run(settings), panel_files),
     Step("estimate", estimate.run, lambda paths: [(paths.person_year, "panel"), (paths.municipality_year, "panel")]),
+    Step("robustness", lambda settings, meter: robustness.run(settings),
+         lambda paths: [(paths.person_year, "panel"), (paths.municipality_year, "panel")]),
     Step("figures", lambda settings, meter: render.run(settings), figure_tables),
     Step("manifest", lambda settings, meter: manifest.run(settings), lambda paths: [(paths.sample_flow, "panel")]),
     # the report summarises the manifest; the manifest is written again to hash the report and the cards
@@ -60,7 +64,8 @@ def check_needs(step: Step, paths: Paths) -> None:
     missing = [(path, maker) for path, maker in step.needs(paths) if not path.exists()]
     if not missing:
         return
-    makers = " and ".join(f"`{m}`" for m in dict.fromkeys(maker for _, maker in missing))
+    names = [f"`{m}`" for m in dict.fromkeys(maker for _, maker in missing)]
+    makers = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
     others = f" (and {len(missing) - 1} more of its inputs)" if len(missing) > 1 else ""
     raise RunError("missing_prerequisite",
                    f"`{step.name}` cannot start: {missing[0][0]} is missing{others}: run {makers} first.")

@@ -243,3 +243,16 @@ def test_a_header_only_event_table_is_accepted_and_noted(tiny, tmp_path, table):
     assert f"empty_{table}" in settings.paths.sample_flow.read_text(encoding="utf-8")
     events = [json.loads(line) for line in settings.paths.run_log.read_text(encoding="utf-8").splitlines()]
     assert any(e["event"] == "empty_table" and e["table"] == table for e in events)
+
+
+def test_the_outcome_step_run_again_on_the_exported_panel_gives_it_back_and_moves_the_threshold(tiny):
+    from dataclasses import replace
+
+    from pipeline.panel import redefine_outcomes
+
+    settings, _, panel = tiny
+    pd.testing.assert_frame_equal(redefine_outcomes(panel, settings), panel, check_dtype=False)
+    two_g = redefine_outcomes(panel, replace(settings, employment_threshold_g=2.0))
+    assert (two_g.sysselsatt == (two_g.yrkinnt > 2 * two_g.g)).all()
+    assert (two_g.sysselsatt <= panel.sysselsatt).all() and (two_g.sysselsatt < panel.sysselsatt).any()
+    assert (two_g.arbeid_utdanning == (two_g.sysselsatt | two_g.i_utdanning)).all()

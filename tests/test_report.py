@@ -155,12 +155,14 @@ def test_same_releasable_files_give_the_same_bytes(out):
 
 def test_cli_report_and_card(out, tmp_path):
     args = ["--input", str(out.paths.input), "--work", str(out.paths.work), "--out", str(out.paths.out)]
-    result = runner.invoke(app, ["report", "--language", "en", *args])
-    assert result.exit_code == 0, result.output
-    assert '<html lang="en">' in out.paths.report("en").read_text()
     result = runner.invoke(app, ["card", "3435", "--dest", str(tmp_path / "cards"), *args])
     assert result.exit_code == 0, result.output
     assert (tmp_path / "cards" / "3435.html").exists() and not out.paths.cards.exists()
+    result = runner.invoke(app, ["report", "--language", "en", *args])   # the report and every card
+    assert result.exit_code == 0, result.output
+    assert '<html lang="en">' in out.paths.report("en").read_text()
+    assert sorted(p.name for p in out.paths.cards.iterdir()) == ["0301.html", "3435.html", "3437.html", "3448.html"]
+    assert "rapport" not in out.paths.manifest.read_text() and "report.html" in out.paths.manifest.read_text()
     result = runner.invoke(app, ["card", "--all", *args])
     assert result.exit_code == 0 and sorted(p.name for p in out.paths.cards.iterdir()) == [
         "0301.html", "3435.html", "3437.html", "3448.html"]

@@ -21,10 +21,11 @@ def invoke(tmp_path, *args):
 @pytest.mark.parametrize("command, missing, makers", [
     ("describe", "panel/person_year.parquet is missing (and 2 more", "run `panel` first"),
     ("estimate", "panel/person_year.parquet is missing (and 1 more", "run `panel` first"),
-    ("figures", f"tables/fig3_01.csv is missing (and {len(render.FIGURES) - 1} more",
-     "run `describe` and `estimate` first"),
+    ("figures", f"tables/fig3_01.csv is missing (and {len({stem for stem, _, _ in render.FIGURES.values()}) - 1} more",
+     "run `describe`, `estimate` and `robustness` first"),
     ("manifest", "sample_flow.csv is missing:", "run `panel` first"),
     ("disclosure-check", "panel/person_year.parquet is missing:", "run `panel` first"),
+    ("report", "manifest.json is missing (and 1 more", "run `manifest` and `estimate` first"),
 ])
 def test_a_stage_on_an_empty_work_and_out_names_what_is_missing_in_one_line(tmp_path, command, missing, makers):
     result = invoke(tmp_path, command)
@@ -46,7 +47,7 @@ def test_figures_names_only_the_command_still_to_run(tmp_path):
             path.write_text("x\n", encoding="utf-8")
     result = invoke(tmp_path, "figures")
     assert result.exit_code == EXIT_CODES["missing_prerequisite"]
-    assert "fig3_15_coefficients.csv" in result.stderr and "run `estimate` first" in result.stderr
+    assert "fig3_15_coefficients.csv" in result.stderr and "run `estimate` and `robustness` first" in result.stderr
 
 
 @pytest.mark.parametrize("command", ["panel", "all", "validate"])
