@@ -11,9 +11,9 @@ WORK ?= work
 OUT ?= output
 DIRS := --input $(DATA) --work $(WORK) --out $(OUT)
 
-.PHONY: all venv synth panel describe estimate figures compare check test bench clean help
+.PHONY: all venv synth panel describe estimate robustness figures compare report check test bench clean help
 
-all: $(OUT)/manifest.json ## Generate synthetic data, run every stage, check the outputs
+all: $(OUT)/rapport.html ## Generate synthetic data, run every stage, check the outputs
 	$(PY) cli.py disclosure-check $(DIRS)
 
 help: ## List the targets
@@ -45,8 +45,13 @@ $(OUT)/tables/table3_3.csv: $(WORK)/panel/person_year.parquet $(wildcard models/
 		pipeline/disclosure.py
 	$(PY) cli.py estimate $(DIRS)
 
+robustness: $(OUT)/tables/robustness.csv ## The conclusions under eight definition variants, cohort stability
+$(OUT)/tables/robustness.csv: $(OUT)/tables/table3_3.csv pipeline/robustness.py models/stability.py sql/33_person_year.sql
+	$(PY) cli.py robustness $(DIRS)
+
 figures: $(OUT)/figures/fig3_01.png ## Render every figure
-$(OUT)/figures/fig3_01.png: $(OUT)/tables/table3_1.csv $(OUT)/tables/table3_3.csv $(wildcard figures/*.py) pipeline/render.py
+$(OUT)/figures/fig3_01.png: $(OUT)/tables/table3_1.csv $(OUT)/tables/robustness.csv $(wildcard figures/*.py) \
+		pipeline/render.py
 	$(PY) cli.py figures $(DIRS)
 
 compare: $(OUT)/tables/report_comparison.csv ## This run beside the report's published numbers
@@ -55,6 +60,11 @@ $(OUT)/tables/report_comparison.csv: $(OUT)/figures/fig3_01.png pipeline/compare
 
 $(OUT)/manifest.json: $(OUT)/tables/report_comparison.csv pipeline/manifest.py
 	$(PY) cli.py manifest $(DIRS)
+
+report: $(OUT)/rapport.html ## The HTML report and one card per municipality (then the manifest again)
+$(OUT)/rapport.html: $(OUT)/manifest.json $(wildcard pipeline/report/*.py pipeline/report/templates/*) README.md
+	$(PY) cli.py report $(DIRS)
+	touch $@
 
 check: ## Disclosure check of the output directory
 	$(PY) cli.py disclosure-check $(DIRS)

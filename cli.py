@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 import sys
 from pathlib import Path
 from typing import Optional
@@ -34,23 +35,60 @@ def settings_from(config: Optional[Path], input: Optional[Path], work: Optional[
         raise typer.Exit(EXIT_CODES["configuration"]) from exc
 
 
+def say(message: str) -> None:
+    typer.echo(message, err=True)
+
+
 def guarded(step):
-    """Run a stage; turn a refusal into its message on stderr and its exit code."""
+    """Run a command's work; turn a refusal or a stop into its one-paragraph message and its exit code."""
     import duckdb
+
+    from pipeline.errors import RunError
 
     try:
         return step()
     except ContractError as exc:
-        typer.echo(exc.message, err=True)
+        say(exc.message)
+        raise typer.Exit(exc.exit_code) from exc
+    except RunError as exc:
+        say(exc.message)
         raise typer.Exit(exc.exit_code) from exc
     except ConfigurationError as exc:
-        typer.echo(f"Configuration error: {exc}", err=True)
+        say(f"Configuration error: {exc}")
         raise typer.Exit(exc.exit_code) from exc
     except duckdb.OutOfMemoryException as exc:
-        typer.echo(f"DuckDB ran out of memory ({str(exc).splitlines()[0]}). Raise [duckdb] memory_limit in the "
-                   f"configuration or free disk space in the work directory, where DuckDB spills. "
-                   f"Earlier outputs are untouched.", err=True)
+        say(f"DuckDB ran out of memory ({str(exc).splitlines()[0]}). Raise [duckdb] memory_limit in the "
+            f"configuration or free disk space in the work directory, where DuckDB spills. "
+            f"Earlier outputs are untouched.")
         raise typer.Exit(EXIT_CODES["resources"]) from exc
+    except (OSError, duckdb.IOException) as exc:
+        say(f"File system error: {exc}. Check that the directories exist, are writable and have free space.")
+        raise typer.Exit(EXIT_CODES["file_system"]) from exc
+
+
+def command_line() -> str:
+    return shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]])
+
+
+def locked(directories, step):
+    """Run `step` holding the locks on `directories` (pipeline/lock.py), with guarded's messages."""
+    from pipeline.lock import hold
+
+    def run():
+        with hold(directories, command=command_line(), notify=say):
+            return step()
+
+    return guarded(run)
+
+
+def run_step(name: str, settings: Settings, *, show: bool = False):
+    """One step of the stage list (pipeline/run_all.py), holding the WORK and OUT locks."""
+    from pipeline.lock import stage_directories
+    from pipeline.run_all import run_step as run_one
+    from pipeline.runlog import StageMeter
+
+    return locked(stage_directories(settings.paths),
+                  lambda: run_one(name, settings, StageMeter(settings.paths.run_log, show=show)))
 
 
 @app.command()
@@ -61,8 +99,10 @@ def synth(
 ) -> None:
     """Write synthetic register extracts with planted parameters (truth.json)."""
     from data_synthetic.generate import run
+    from pipeline.lock import LockedDirectory
 
-    for path in run(out, scale=scale, seed=seed):
+    written = locked([LockedDirectory("synthetic data directory", out)], lambda: run(out, scale=scale, seed=seed))
+    for path in written:
         typer.echo(str(path))
 
 
@@ -83,11 +123,8 @@ def validate(input: Optional[Path] = InputOpt, work: Optional[Path] = WorkOpt, o
 def panel(input: Optional[Path] = InputOpt, work: Optional[Path] = WorkOpt, out: Optional[Path] = OutOpt,
           config: Optional[Path] = ConfigOpt) -> None:
     """Load, validate, harmonise; build the person-year panel and the municipality table."""
-    from pipeline.register import build_panel
-    from pipeline.runlog import StageMeter
-
     settings = settings_from(config, input, work, out)
-    result = guarded(lambda: build_panel(settings, StageMeter(settings.paths.run_log, show=True)))
+    result = run_step("panel", settings, show=True)
     flow = result["flow"]
     typer.echo(flow[["rule", "persons_out", "person_years_out"]].to_string(index=False))
     typer.echo(f"Panel: {settings.paths.person_year}")
@@ -97,10 +134,8 @@ def panel(input: Optional[Path] = InputOpt, work: Optional[Path] = WorkOpt, out:
 def describe(input: Optional[Path] = InputOpt, work: Optional[Path] = WorkOpt, out: Optional[Path] = OutOpt,
              config: Optional[Path] = ConfigOpt) -> None:
     """Descriptive tables (figs 3.1-3.14, 3.17-3.20, table 3.1) with disclosure control."""
-    from pipeline.describe import run
-
     settings = settings_from(config, input, work, out)
-    typer.echo(f"{len(run(settings))} tables written to {settings.paths.tables}")
+    typer.echo(f"{len(run_step('describe', settings))} tables written to {settings.paths.tables}")
 
 
 @app.command()
@@ -109,23 +144,27 @@ def estimate(input: Optional[Path] = InputOpt, work: Optional[Path] = WorkOpt, o
              normalisation: Optional[str] = typer.Option(None, help="reference or mean."),
              reference_municipality: Optional[str] = typer.Option(None, help="2020 code, e.g. 0301.")) -> None:
     """All models: fig 3.15, fig 3.16, municipality contributions, tables 3.2 and 3.3."""
-    from pipeline.estimate import run
-    from pipeline.runlog import StageMeter
-
     settings = settings_from(config, input, work, out, normalisation=normalisation,
                              reference_municipality=reference_municipality)
-    written = guarded(lambda: run(settings, StageMeter(settings.paths.run_log, show=True)))
+    written = run_step("estimate", settings, show=True)
     typer.echo(f"{len(written)} estimate tables written to {settings.paths.tables}")
+
+
+@app.command()
+def robustness(input: Optional[Path] = InputOpt, work: Optional[Path] = WorkOpt, out: Optional[Path] = OutOpt,
+               config: Optional[Path] = ConfigOpt) -> None:
+    """Robustness of figs 3.15, 3.16 and tables 3.2, 3.3 to eight definition variants, and the stability
+    of the contributions across arrival cohorts."""
+    settings = settings_from(config, input, work, out)
+    typer.echo(f"{len(run_step('robustness', settings, show=True))} robustness tables written to {settings.paths.tables}")
 
 
 @app.command()
 def figures(input: Optional[Path] = InputOpt, work: Optional[Path] = WorkOpt, out: Optional[Path] = OutOpt,
             config: Optional[Path] = ConfigOpt, language: Optional[str] = LanguageOpt) -> None:
     """Render every figure (PNG + PDF) from the releasable tables."""
-    from pipeline.render import run
-
     settings = settings_from(config, input, work, out, language=language)
-    typer.echo(f"{len(run(settings))} figure files written to {settings.paths.figures}")
+    typer.echo(f"{len(run_step('figures', settings))} figure files written to {settings.paths.figures}")
 
 
 @app.command()
@@ -133,31 +172,50 @@ def manifest(input: Optional[Path] = InputOpt, work: Optional[Path] = WorkOpt, o
              config: Optional[Path] = ConfigOpt,
              seed: Optional[int] = typer.Option(None, help="Seed of the synthetic data, if not in truth.json.")) -> None:
     """Write the run manifest (input hashes and rows, configuration, versions, commit, timings)."""
-    from pipeline.manifest import run
-
     settings = settings_from(config, input, work, out, seed=seed)
-    typer.echo(str(run(settings)))
+    typer.echo(str(run_step("manifest", settings)))
+
+
+@app.command()
+def report(input: Optional[Path] = InputOpt, work: Optional[Path] = WorkOpt, out: Optional[Path] = OutOpt,
+           config: Optional[Path] = ConfigOpt, language: Optional[str] = LanguageOpt) -> None:
+    """Write OUT/rapport.html (report.html with --language en), one self-contained page, and a card per
+    municipality in OUT/kommuner, from OUT only; then the manifest again, to hash them."""
+    settings = settings_from(config, input, work, out, language=language)
+    written = run_step("report", settings)
+    typer.echo(f"{written[0]} and {len(written) - 1} cards in {settings.paths.cards}")
+
+
+@app.command()
+def card(kommnr: Optional[str] = typer.Argument(None, help="2020 municipality code, e.g. 3435."),
+         all_municipalities: bool = typer.Option(False, "--all", help="A card for every municipality."),
+         dest: Optional[Path] = typer.Option(None, "--dest", help="Write the card(s) here instead of OUT/kommuner."),
+         input: Optional[Path] = InputOpt, work: Optional[Path] = WorkOpt, out: Optional[Path] = OutOpt,
+         config: Optional[Path] = ConfigOpt, language: Optional[str] = LanguageOpt) -> None:
+    """Write a municipality's card, OUT/kommuner/KOMMNR.html, from the releasable tables in OUT."""
+    from pipeline.report.stage import write_cards
+
+    if (kommnr is None) == (not all_municipalities):
+        typer.echo("Give one municipality code (card 3435) or --all.", err=True)
+        raise typer.Exit(EXIT_CODES["configuration"])
+    from pipeline.lock import stage_directories
+
+    settings = settings_from(config, input, work, out, language=language)
+    try:
+        written = locked(stage_directories(settings.paths),
+                         lambda: write_cards(settings, kommnr=None if all_municipalities else [kommnr], directory=dest))
+    except (ValueError, FileNotFoundError) as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(EXIT_CODES["configuration"]) from exc
+    typer.echo(str(written[0]) if len(written) == 1 else f"{len(written)} cards in {written[0].parent}")
 
 
 @app.command("compare-report")
 def compare_report(input: Optional[Path] = InputOpt, work: Optional[Path] = WorkOpt, out: Optional[Path] = OutOpt,
                    config: Optional[Path] = ConfigOpt) -> None:
     """This run's numbers beside the report's published ones (reads only the output directory)."""
-    from pipeline.compare import run
-
     settings = settings_from(config, input, work, out)
-    for path in run(settings):
-        typer.echo(str(path))
-
-
-@app.command("calibration-check")
-def calibration_check(input: Optional[Path] = InputOpt, work: Optional[Path] = WorkOpt, out: Optional[Path] = OutOpt,
-                      config: Optional[Path] = ConfigOpt) -> None:
-    """Synthetic data only: tables 3.2 and 3.3 over all municipalities (from WORK) beside the report; writes to WORK."""
-    from data_synthetic.calibration import run
-
-    settings = settings_from(config, input, work, out)
-    for path in run(settings):
+    for path in run_step("compare-report", settings):
         typer.echo(str(path))
 
 
@@ -165,10 +223,8 @@ def calibration_check(input: Optional[Path] = InputOpt, work: Optional[Path] = W
 def disclosure_check(input: Optional[Path] = InputOpt, work: Optional[Path] = WorkOpt,
                      out: Optional[Path] = OutOpt, config: Optional[Path] = ConfigOpt) -> None:
     """Fail if the output directory holds identifiers, row-level tables or small cells."""
-    from pipeline.disclosure_check import run
-
     settings = settings_from(config, input, work, out)
-    problems = run(settings)
+    problems = run_step("disclosure-check", settings)
     if problems:
         for problem in problems:
             typer.echo(problem, err=True)
@@ -201,18 +257,23 @@ def bench(
     """Time every stage (wall time, peak memory) and compare the models with pyfixest."""
     from pipeline.bench import run
 
-    run(scale=scale, seed=seed, root=root, json_path=json_out)
+    guarded(lambda: run(scale=scale, seed=seed, root=root, json_path=json_out, command=command_line(), notify=say))
 
 
 @app.command("all")
 def run_all(input: Optional[Path] = InputOpt, work: Optional[Path] = WorkOpt, out: Optional[Path] = OutOpt,
             config: Optional[Path] = ConfigOpt, language: Optional[str] = LanguageOpt,
             seed: Optional[int] = typer.Option(None, help="Seed of the synthetic data, for the manifest.")) -> None:
-    """Every stage in order: panel, describe, estimate, figures, compare-report, manifest, disclosure check."""
+    """Every stage in order: panel, describe, estimate, robustness, compare-report, figures, manifest, report
+    and cards, disclosure check."""
+    from pipeline.lock import stage_directories
     from pipeline.run_all import run
+    from pipeline.runlog import StageMeter
 
     settings = settings_from(config, input, work, out, language=language, seed=seed)
-    problems = guarded(lambda: run(settings))
+    results = locked(stage_directories(settings.paths),
+                     lambda: run(settings, meter=StageMeter(settings.paths.run_log, show=True)))
+    problems = results["disclosure-check"]
     if problems:
         for problem in problems:
             typer.echo(problem, err=True)

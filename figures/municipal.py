@@ -1,4 +1,4 @@
-"""Figures 3.17 (settlement 2010-2015 against 2016-2020) and 3.18-3.20 (BI-group deviations)."""
+"""Figures 3.17 (settled 2010-2015 against 2016-2019 arrivals) and 3.18-3.20 (BI-group deviations)."""
 from __future__ import annotations
 
 import numpy as np
@@ -33,10 +33,17 @@ def fig3_17(frame: pd.DataFrame, *, language: str = "no") -> Figure:
             ax.set_title(style.label(title, language) + suffix)
             ax.xaxis.set_major_formatter(style.thousands(language))
             ax.yaxis.set_major_formatter(style.thousands(language))
-            ax.set_xlabel(style.label("fig3_17.x", language))
-            ax.set_ylabel(style.label("fig3_17.y", language))
+            ax.set_xlabel(_period_label(frame, periods[0], language))
+            ax.set_ylabel(_period_label(frame, periods[1], language))
             ax.grid(axis="x", visible=True)
     return fig
+
+
+def _period_label(frame: pd.DataFrame, period: str, language: str) -> str:
+    """Axis label naming the immigration years a period holds and the 1 Januarys they settled on."""
+    settled = frame.loc[frame["periode"] == period, "settlement_years"].iloc[0] if "settlement_years" in frame else ""
+    return style.label("fig3_17.axis", language).format(years=str(period).replace("-", "–"),
+                                                         settled=str(settled).replace("-", "–"))
 
 
 def bi_figure(frame: pd.DataFrame, characteristic: str, *, language: str = "no") -> Figure:

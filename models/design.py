@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 OUTCOME = "arbeid_utdanning"
+OUTCOMES = ("arbeid_utdanning", "sysselsatt", "i_utdanning")   # the panel's 0/1 outcomes (methods.md §3)
 CLUSTER = "lopenr"
 MUNICIPALITY_FE = "bosettingskommune"
 
@@ -108,19 +109,26 @@ def regression_sample(
     max_botid: int | None = None,
     categories: tuple[str, ...] | list[str] | None = None,
     require: tuple[str, ...] = (),
+    outcome: str = OUTCOME,
+    exclude_years: tuple[int, ...] = (),
 ) -> tuple[pd.DataFrame, int]:
-    """Rows with min_age <= alder <= max_age (methods.md §1), optional botid filters and categories.
+    """Rows with min_age <= alder <= max_age (methods.md §1), optional botid filters, categories and
+    years left out.
 
     Rows missing the outcome or any column in `require` are dropped listwise; returns the sample and
     the number of rows dropped that way (the caller logs it).
     """
+    if outcome not in OUTCOMES:
+        raise ValueError(f"outcome must be one of {list(OUTCOMES)}, not {outcome!r}")
     keep = person_year["alder"].between(min_age, max_age)
     if max_botid is not None:
         keep &= person_year["botid"] <= max_botid
     if categories is not None:
         keep &= person_year["kategori"].isin(list(categories))
+    if exclude_years:
+        keep &= ~person_year["aar"].isin(list(exclude_years))
     sample = person_year.loc[keep]
-    needed = [OUTCOME, CLUSTER, *require]
+    needed = [outcome, CLUSTER, *require]
     complete = sample[needed].notna().all(axis=1)
     return sample.loc[complete], int((~complete).sum())
 
@@ -168,6 +176,7 @@ def build_design(
     blocks: tuple[Block, ...] = INDIVIDUAL_BLOCKS,
     *,
     fe_column: str | None = None,
+    outcome: str = OUTCOME,
 ) -> Design:
     """Design of `sample` for `blocks` (+ FE codes from `fe_column`), rows in sample order."""
     frame = sample
@@ -186,7 +195,7 @@ def build_design(
         fe, fe_levels = pd.factorize(frame[fe_column].to_numpy().astype(str), sort=True)
         fe_levels = np.asarray(fe_levels, dtype=object)
     return Design(
-        y=frame[OUTCOME].to_numpy(dtype=np.float64),
+        y=frame[outcome].to_numpy(dtype=np.float64),
         X=np.ascontiguousarray(X, dtype=np.float64),
         terms=tuple(terms),
         column_block=np.asarray(owner, dtype=np.int64),

@@ -29,7 +29,17 @@ def _grid(cells: list[list[str]], header: list[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _latex(cells: list[list[str]], header: list[str], *, caption: str, rules_after: set[int]) -> str:
+def _notes(notes: list[str], kind: str) -> str:
+    """Notes under a table: Markdown lines, or a small LaTeX paragraph (placed before the table's end)."""
+    if not notes:
+        return ""
+    if kind == "md":
+        return "\n" + "".join(f"_{note}_  \n" for note in notes)
+    return "\\par\\footnotesize " + " ".join(latex_escape(n) for n in notes) + "\n"
+
+
+def _latex(cells: list[list[str]], header: list[str], *, caption: str, rules_after: set[int],
+           notes: list[str] = ()) -> str:
     spec = "l" + "c" * (len(header) - 1)
     out = [r"\begin{table}[htbp]", r"\centering", rf"\caption{{{latex_escape(caption)}}}",
            rf"\begin{{tabular}}{{{spec}}}", r"\toprule",
@@ -38,8 +48,8 @@ def _latex(cells: list[list[str]], header: list[str], *, caption: str, rules_aft
         out.append(" & ".join(latex_escape(c) for c in row) + r" \\")
         if i in rules_after:
             out.append(r"\midrule")
-    out += [r"\bottomrule", r"\end{tabular}", r"\end{table}"]
-    return "\n".join(out) + "\n"
+    out += [r"\bottomrule", r"\end{tabular}", _notes(list(notes), "tex").rstrip("\n"), r"\end{table}"]
+    return "\n".join(line for line in out if line) + "\n"
 
 
 def regression_table(
@@ -75,7 +85,7 @@ def regression_table(
 
 def characteristic_table(
     table: pd.DataFrame, *, groups: list[str], group_labels: list[str], labels: dict[str, str],
-    kind: str, caption: str = "",
+    kind: str, caption: str = "", notes: list[str] = (),
 ) -> str:
     """Table 3.3 layout: per characteristic a row 'coef + stars', a row '(SE)' and a row 'R²'."""
     key = table.set_index(["characteristic", "gruppe"])
@@ -97,19 +107,20 @@ def characteristic_table(
         rules.add(len(cells) - 1)
     header = ["", *group_labels]
     if kind == "md":
-        return (f"**{caption}**\n\n" if caption else "") + _grid(cells, header)
-    return _latex(cells, header, caption=caption, rules_after=rules - {len(cells) - 1})
+        return (f"**{caption}**\n\n" if caption else "") + _grid(cells, header) + _notes(list(notes), "md")
+    return _latex(cells, header, caption=caption, rules_after=rules - {len(cells) - 1}, notes=notes)
 
 
 SUMMARY_HEADERS = {"no": ["", "Gjennomsnitt", "Standardavvik", "Antall kommuner"],
                    "en": ["", "Mean", "Standard deviation", "Municipalities"]}
 
 
-def summary_table(frame: pd.DataFrame, *, kind: str, caption: str = "", language: str = "no") -> str:
+def summary_table(frame: pd.DataFrame, *, kind: str, caption: str = "", language: str = "no",
+                  notes: list[str] = ()) -> str:
     """Table 3.2 layout: label, mean, SD, number of municipalities (headers in the report's language)."""
     cells = [[str(r.label), number(r.mean, ",.2f"), number(r.sd, ",.2f"), str(int(r.n_municipalities))]
              for r in frame.itertuples()]
     header = SUMMARY_HEADERS[language]
     if kind == "md":
-        return (f"**{caption}**\n\n" if caption else "") + _grid(cells, header)
-    return _latex(cells, header, caption=caption, rules_after=set())
+        return (f"**{caption}**\n\n" if caption else "") + _grid(cells, header) + _notes(list(notes), "md")
+    return _latex(cells, header, caption=caption, rules_after=set(), notes=notes)

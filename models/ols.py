@@ -135,6 +135,8 @@ def coefficient_vcov(
         return vc.vcov_hc1(bread, scores, n_obs=n, df_k=df_k)
     if cluster is None or n_clusters is None:
         raise ValueError("vcov='CR1' needs cluster codes")
+    if np.asarray(cluster).ndim == 2:   # two-way (models/vcov.py)
+        return vc.vcov_cr1_clusters(bread, Z[:, kept], resid, cluster, n_obs=n, df_k=df_k)
     sums = vc.score_sums(Z, resid, cluster, n_clusters)[:, kept]
     return vc.vcov_cr1(bread, sums, n_obs=n, df_k=df_k)
 
@@ -157,14 +159,17 @@ def fit_ols_subsets(
     vcov: vc.VcovType = "CR1",
     collin_tol: float = COLLIN_TOL,
 ) -> list[OLSResult]:
-    """OLS of y on [1, X[:, s]] for each column subset s, sharing one centred Gram matrix."""
+    """OLS of y on [1, X[:, s]] for each column subset s, sharing one centred Gram matrix.
+
+    `cluster` holds one code per row, or two (an N x 2 array) for two-way clustering (models/vcov.py).
+    """
     vc.check_vcov_type(vcov)
     y = np.asarray(y, dtype=np.float64)
     X = np.asarray(X, dtype=np.float64).reshape(len(y), -1)
     n, p = X.shape
     names = [INTERCEPT, *(terms if terms is not None else [f"x{j}" for j in range(p)])]
-    if cluster is not None and n_clusters is None:
-        n_clusters = int(cluster.max()) + 1
+    if cluster is not None and (n_clusters is None or np.asarray(cluster).ndim == 2):
+        n_clusters = vc.min_clusters(cluster)
     x_mean = X.mean(axis=0)
     Z = np.empty((n, p + 1))
     Z[:, 0] = 1.0

@@ -17,7 +17,6 @@ same way.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -40,13 +39,6 @@ def shapley_from_values(values: np.ndarray, n_players: int) -> np.ndarray:
         without = masks[(masks >> j) & 1 == 0]
         phi[j] = np.sum(weight[popcount[without]] * (values[without | (1 << j)] - values[without]))
     return phi
-
-
-def shapley_values(value: Callable[[frozenset[int]], float], n_players: int) -> np.ndarray:
-    """Exact Shapley values of an arbitrary coalition function (evaluated 2^n times)."""
-    values = np.array([value(frozenset(j for j in range(n_players) if m >> j & 1))
-                       for m in range(1 << n_players)])
-    return shapley_from_values(values, n_players)
 
 
 def _explained_ss(A: np.ndarray, c: np.ndarray, idx: np.ndarray, tol: float) -> tuple[float, int]:

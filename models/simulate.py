@@ -30,19 +30,32 @@ def municipality_codes(n: int) -> list[str]:
 
 
 def simulate_panel(n_persons: int = 82_000, *, n_municipalities: int = 356, seed: int = 1,
-                   last_year: int = 2020) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(person_year, municipality_year) with the columns of pipeline/schema.py."""
+                   last_year: int = 2020, cohort_correlation: float | None = None,
+                   size_exponent: float = 0.9) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(person_year, municipality_year) with the columns of pipeline/schema.py.
+
+    With `cohort_correlation` ρ, persons arriving from 2015 meet effects α'_m = ρ α_m + √(1 − ρ²) u_m
+    (u_m independent, with α's spread), so the true effects of the two cohorts correlate ρ across
+    municipalities. `size_exponent` sets how skewed municipality sizes are (1/rank^exponent).
+    """
     rng = np.random.default_rng(seed)
     codes = np.array(municipality_codes(n_municipalities))
-    size = 1.0 / np.arange(1, n_municipalities + 1) ** 0.9
+    size = 1.0 / np.arange(1, n_municipalities + 1) ** size_exponent
     muni = rng.choice(n_municipalities, n_persons, p=size / size.sum())
     z = rng.normal(size=n_municipalities)
     alpha = MUNICIPALITY_SLOPE * z + rng.normal(scale=0.01, size=n_municipalities)
+    late = np.zeros(n_persons, dtype=bool)
 
     kategori = rng.choice(["asyl", "overforing", "familie"], n_persons, p=[0.5, 0.2, 0.3])
     kjonn = np.where(rng.random(n_persons) < np.where(kategori == "asyl", 0.3, 0.55), 2, 1)
     country = rng.choice(COUNTRIES, n_persons, p=[.3, .05, .05, .1, .03, .07, .05, .15, .2])
     innv = rng.integers(2010, last_year, n_persons)
+    alpha_of = np.tile(alpha, (2, 1))
+    if cohort_correlation is not None:
+        centred = alpha - alpha.mean()
+        fresh = rng.normal(scale=centred.std(), size=n_municipalities)
+        alpha_of[1] = alpha.mean() + cohort_correlation * centred + np.sqrt(1 - cohort_correlation ** 2) * fresh
+        late = innv >= 2015
     age_in = rng.integers(16, 60, n_persons)
     partner = (rng.random(n_persons) < 0.45).astype(np.int64)
     barn = rng.choice([0, 1, 2, 3], n_persons, p=[.45, .2, .15, .2])
@@ -54,7 +67,7 @@ def simulate_panel(n_persons: int = 82_000, *, n_municipalities: int = 356, seed
     botid = np.concatenate([np.arange(s) for s in stay]) if stay.sum() else np.empty(0, int)
     aar = innv[person] + 1 + botid
     p = (BASELINE + PLANTED["botid_slope"] * np.minimum(botid, 6) + PLANTED["age_slope"] * (age_in[person] - 35)
-         + alpha[muni[person]])
+         + alpha_of[late[person].astype(int), muni[person]])
     for term, value in PLANTED.items():
         if "[" not in term:
             continue

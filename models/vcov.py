@@ -11,6 +11,11 @@ the clusters; a fixed effect nested in the clusters counts as one parameter (pyf
 utils.get_ssc: df_k = k + k_fe − k_fe_nested + n_fe_fully_nested; fixest issue #554). "Nested"
 means each FE level falls within one cluster (pyfixest numba/nested_fixef_nb.py). Settlement-
 municipality FE with person clusters are therefore not nested and count all their levels.
+
+Two-way clustering (Cameron, Gelbach and Miller 2011), as fixest and pyfixest's default "conventional"
+G_df: V = c_1 B S_1'S_1 B + c_2 B S_2'S_2 B − c_12 B S_12'S_12 B, each summand with its own
+c_j = G_j/(G_j−1) · (N−1)/(N−K), S_12 the sums over the intersections of the two clusterings; t
+degrees of freedom min(G_1, G_2) − 1.
 """
 from __future__ import annotations
 
@@ -46,6 +51,39 @@ def score_sums(Z: np.ndarray, resid: np.ndarray, cluster: np.ndarray, n_clusters
     n = resid.shape[0]
     weighted = sp.csr_matrix((resid, (cluster, np.arange(n))), shape=(n_clusters, n))
     return np.asarray(weighted @ Z)
+
+
+def cluster_columns(cluster: np.ndarray) -> list[np.ndarray]:
+    """One or two clusterings as a list of code vectors (0..G−1), from an (N,) or (N, 2) array."""
+    cluster = np.asarray(cluster)
+    if cluster.ndim == 1:
+        return [cluster.astype(np.int64)]
+    if cluster.ndim == 2 and cluster.shape[1] == 2:
+        return [cluster[:, j].astype(np.int64) for j in range(2)]
+    raise ValueError(f"cluster must be one code per row or two (N x 2), not shape {cluster.shape}")
+
+
+def intersection_codes(first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """Codes 0..G_12−1 of the (first, second) pairs that occur."""
+    pairs = first.astype(np.int64) * (int(second.max()) + 1) + second
+    return np.unique(pairs, return_inverse=True)[1].astype(np.int64)
+
+
+def min_clusters(cluster: np.ndarray) -> int:
+    """G of a one-way clustering; the smaller G of a two-way one (its t degrees of freedom + 1)."""
+    return min(int(codes.max()) + 1 for codes in cluster_columns(cluster))
+
+
+def vcov_cr1_clusters(bread: np.ndarray, Z: np.ndarray, resid: np.ndarray, cluster: np.ndarray, *,
+                      n_obs: int, df_k: int) -> np.ndarray:
+    """CR1 with one clustering, or the two-way CGM sum of the module docstring with two."""
+    columns = cluster_columns(cluster)
+    if len(columns) == 1:
+        codes = columns[0]
+        return vcov_cr1(bread, score_sums(Z, resid, codes, int(codes.max()) + 1), n_obs=n_obs, df_k=df_k)
+    terms = [(columns[0], 1.0), (columns[1], 1.0), (intersection_codes(*columns), -1.0)]
+    return sum(sign * vcov_cr1(bread, score_sums(Z, resid, codes, int(codes.max()) + 1), n_obs=n_obs, df_k=df_k)
+               for codes, sign in terms)
 
 
 def cr1_factor(n_obs: int, df_k: int, n_clusters: int) -> float:

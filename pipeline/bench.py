@@ -1,7 +1,8 @@
 """The `bench` command: generate synthetic data once, time every stage, compare the models with pyfixest.
 
-Every stage runs in this process under a `StageMeter` (wall time, and peak resident memory reset before
-each stage). The comparisons fit the same design with the project's estimators and with pyfixest.feols.
+Every step of `all` (pipeline/run_all.py) runs in this process under a `StageMeter` (wall time, and peak
+resident memory reset before each stage). The comparisons fit the same design with the project's
+estimators and with pyfixest.feols.
 """
 from __future__ import annotations
 
@@ -66,8 +67,7 @@ def pyfixest_comparison(settings: Settings, *, repeat: int = 3) -> dict[str, flo
                          fixef_rm="none").se(), repeat)
 
     # decomposition: ours over 16 samples x 1,024 subsets, against refitting subsets with pyfixest
-    out["decomposition_ours"] = best_of(lambda: r2_decomposition_frame(
-        sample, min_persons=settings.min_persons, marker=settings.suppression_marker), 1)
+    out["decomposition_ours"] = best_of(lambda: r2_decomposition_frame(sample, policy=settings.disclosure), 1)
     rng = np.random.default_rng(0)
     n_blocks = len(design.blocks)
     per_fit = []
@@ -89,14 +89,14 @@ def print_table(stages: list[dict], comparison: dict[str, float], header: dict) 
     from rich.table import Table
 
     console = Console()
-    table = Table(title=f"Stages, scale {header['scale']} ({header['cores']} cores, {header['machine']})")
-    for column in ("stage", "seconds", "peak MiB"):
-        table.add_column(column, justify="right" if column != "stage" else "left")
+    table = Table(title=f"Steps of `all`, scale {header['scale']} ({header['cores']} cores, {header['machine']})")
+    for column in ("step", "seconds", "peak MiB"):
+        table.add_column(column, justify="right" if column != "step" else "left")
     for row in stages:
-        table.add_row(row["stage"], f"{row['seconds']:.2f}", f"{row['peak_mib']:.0f}" if row["peak_mib"] else "-")
-    total = sum(r["seconds"] for r in stages if r["stage"] != "synth")
-    table.add_row("total after generation", f"{total:.2f}",
-                  f"{max(r['peak_mib'] or 0 for r in stages if r['stage'] != 'synth'):.0f}")
+        name = "  " * row["depth"] + row["stage"].rsplit("/", 1)[-1]
+        table.add_row(name, f"{row['seconds']:.2f}", f"{row['peak_mib']:.0f}" if row["peak_mib"] else "-")
+    table.add_row("all, after generation", f"{header['all_seconds']:.2f}", f"{header['all_peak_mib']:.0f}")
+    table.add_row("figure worker processes", "", f"{header['workers_peak_mib']:.0f}")
     console.print(table)
     if comparison:
         models = Table(title=f"Models against pyfixest ({comparison['n_person_years']:,} person-years, "
@@ -111,28 +111,56 @@ def print_table(stages: list[dict], comparison: dict[str, float], header: dict) 
         console.print(models)
 
 
-def run(*, scale: float, seed: int, root: Path, json_path: Path | None = None, compare: bool = True) -> dict:
-    """Generate (once per scale and seed), run every stage under a meter, compare, print, return."""
+def in_run_order(stages: list[dict], prefix: str = "", depth: int = 0) -> list[dict]:
+    """Stages as they started: each step followed by its sub-steps (the meter lists them as they end)."""
+    ordered = []
+    for row in stages:
+        if row["depth"] == depth and row["stage"].startswith(prefix):
+            ordered += [row, *in_run_order(stages, row["stage"] + "/", depth + 1)]
+    return ordered
+
+
+def children_peak_mib() -> float:
+    """Peak resident memory of the largest finished child process (the figure workers), in MiB."""
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+
+
+def run(*, scale: float, seed: int, root: Path, json_path: Path | None = None, compare: bool = True,
+        command: str = "bench", notify=lambda message: None) -> dict:
+    """Generate (once per scale and seed), run every step of `all` under a meter, compare, print, return.
+
+    The steps come from pipeline/run_all.py, the list `all` runs. The data, work and output directories
+    under `root` are locked for the whole run.
+    """
     from data_synthetic.generate import run as generate
-    from pipeline.run_all import run_stages
+    from pipeline import run_all
+    from pipeline.lock import LockedDirectory, hold, stage_directories
 
     root = Path(root).resolve()
     data = root / f"data_scale{scale}_seed{seed}"
     settings = load_settings(input=data, work=root / "work", out=root / "out")
-    meter = StageMeter()
-    if not (data / "truth.json").exists():
-        with meter.stage("synth"):
-            generate(data, scale=scale, seed=seed)
-    run_stages(settings, meter)
-    comparison = pyfixest_comparison(settings) if compare else {}
+    directories = [LockedDirectory("bench data", data), *stage_directories(settings.paths)]
+    with hold(directories, command=command, notify=notify):
+        generation = StageMeter()
+        if not (data / "truth.json").exists():
+            with generation.stage("synth"):
+                generate(data, scale=scale, seed=seed)
+        meter = StageMeter(settings.paths.run_log)
+        start = time.perf_counter()
+        results = run_all.run(settings, meter=meter)
+        all_seconds = time.perf_counter() - start
+        comparison = pyfixest_comparison(settings) if compare else {}
+    steps = [row for row in meter.stages if row["depth"] == 0]
     header = {"scale": scale, "seed": seed, "cores": os.cpu_count(), "machine": platform.machine(),
-              "python": platform.python_version(),
-              "blas_threads": os.environ.get("OPENBLAS_NUM_THREADS", "default")}
-    result = {**header, "stages": meter.stages,
-              "total_seconds_after_generation": sum(r["seconds"] for r in meter.stages if r["stage"] != "synth"),
-              "peak_mib_after_generation": max((r["peak_mib"] or 0) for r in meter.stages if r["stage"] != "synth"),
-              "comparison": comparison}
-    print_table(meter.stages, comparison, header)
+              "python": platform.python_version(), "load_average": os.getloadavg(),
+              "blas_threads": os.environ.get("OPENBLAS_NUM_THREADS", "default"),
+              "all_seconds": all_seconds, "all_peak_mib": max((r["peak_mib"] or 0) for r in steps),
+              "workers_peak_mib": children_peak_mib()}
+    result = {**header, "generation": generation.stages, "stages": meter.stages,
+              "disclosure_problems": results["disclosure-check"], "comparison": comparison}
+    print_table(in_run_order(meter.stages), comparison, header)
     text = json.dumps(result, indent=2, default=float)
     print(text)
     if json_path is not None:

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from pipeline.disclosure import Policy
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
@@ -21,8 +23,13 @@ SQL_DIR = PROJECT_ROOT / "sql"
 REFERENCE_DATA_DIR = PROJECT_ROOT / "reference_data"
 DEFAULT_CONFIG = PROJECT_ROOT / "config" / "default.toml"
 PUBLISHED_NUMBERS = REFERENCE_DATA_DIR / "report_numbers.csv"
+README = PROJECT_ROOT / "README.md"
+REPORT_TEMPLATES_DIR = PROJECT_ROOT / "pipeline" / "report" / "templates"
 
 Normalisation = Literal["reference", "mean"]
+Clustering = Literal["person", "person+municipality"]
+CLUSTERINGS = ("person", "person+municipality")
+OUTCOMES = ("arbeid_utdanning", "sysselsatt", "i_utdanning")
 CATEGORIES = ("overforing", "asyl", "familie")
 CONTRACT_TABLES = (
     "personer", "bosted", "inntekt", "utdanning", "familie",
@@ -65,15 +72,6 @@ class Paths:
         return self.work / "estimates"
 
     @property
-    def calibration_comparison_csv(self) -> Path:
-        """Synthetic data only: all-municipality tables 3.2 and 3.3 beside the report (reads work files)."""
-        return self.work / "calibration" / "report_comparison_all_municipalities.csv"
-
-    @property
-    def calibration_comparison_md(self) -> Path:
-        return self.work / "calibration" / "report_comparison_all_municipalities.md"
-
-    @property
     def tables(self) -> Path:
         return self.out / "tables"
 
@@ -94,6 +92,18 @@ class Paths:
     def sample_flow(self) -> Path:
         return self.out / "sample_flow.csv"
 
+    def report(self, language: str) -> Path:
+        """The self-contained HTML report: rapport.html (Norwegian) or report.html (English)."""
+        return self.out / ("rapport.html" if language == "no" else "report.html")
+
+    @property
+    def cards(self) -> Path:
+        """One HTML card per municipality, KOMMNR.html."""
+        return self.out / "kommuner"
+
+    def card(self, kommnr: str, directory: Path | None = None) -> Path:
+        return (directory or self.cards) / f"{kommnr}.html"
+
     @property
     def manifest(self) -> Path:
         return self.out / "manifest.json"
@@ -113,29 +123,56 @@ class Settings:
     min_age: int = 20
     max_age: int = 69
     max_botid_contributions: int = 9
+    employment_threshold_g: float = 1.0
     min_persons: int = 30
     suppression_marker: str = "prikket"
+    count_base: int = 5
+    share_decimals: int = 0
     normalisation: Normalisation = "reference"
     reference_municipality: str = "0301"
     min_persons_municipality: int = 1
+    outcome: str = "arbeid_utdanning"
+    cluster: Clustering = "person"
+    exclude_years: tuple[int, ...] = ()
+    max_botid: int | None = None
     characteristics_year: int = 2017
     settlement_population_year: int = 2010
     bi_first_year: int = 2011
     bi_last_year: int = 2020
-    duckdb_memory_limit: str = "6GB"
+    duckdb_memory_limit: str = "3GB"
     duckdb_threads: int = 2
     categories: dict[str, list[str]] = field(default_factory=dict)
     refugee_background: list[str] = field(default_factory=list)
     splits: dict[str, str] = field(default_factory=dict)
     files: dict[str, str] = field(default_factory=dict)
     columns: dict[str, dict[str, str]] = field(default_factory=dict)
+    card_botid_bands: tuple[tuple[int, int], ...] = ((0, 1), (2, 3), (4, 5), (6, 9))
+    card_target: float | None = None
+    card_targets: dict[str, float] = field(default_factory=dict)
     language: Literal["no", "en"] = "no"
     seed: int | None = None
     source: dict[str, Any] = field(default_factory=dict)
 
     @property
+    def contributions_max_botid(self) -> int:
+        """Contributions use botid 0..max_botid_contributions, within the models' botid window."""
+        if self.max_botid is None:
+            return self.max_botid_contributions
+        return min(self.max_botid, self.max_botid_contributions)
+
+    @property
     def study_years(self) -> range:
         return range(self.first_year, self.last_year + 1)
+
+    @property
+    def disclosure(self) -> Policy:
+        """The release-wide disclosure policy (pipeline/disclosure.py)."""
+        return Policy(min_persons=self.min_persons, marker=self.suppression_marker, count_base=self.count_base,
+                      share_decimals=self.share_decimals)
+
+    def target_of(self, kommnr: str) -> float | None:
+        """The card's target (percent in work or education): the municipality's own, else [card] target."""
+        return self.card_targets.get(str(kommnr), self.card_target)
 
     def category_of_code(self) -> dict[str, str]:
         """innvandringsgrunn code -> category name."""
@@ -155,6 +192,18 @@ def _merge(base: dict, update: dict) -> dict:
 def read_toml(path: Path) -> dict:
     with open(path, "rb") as fh:
         return tomllib.load(fh)
+
+
+def _card_options(card: dict) -> dict[str, Any]:
+    """[card]: botid bands as (lo, hi) pairs, a target for every card and per-municipality targets (percent)."""
+    bands = tuple((int(lo), int(hi)) for lo, hi in card.get("botid_bands", ((0, 1), (2, 3), (4, 5), (6, 9))))
+    targets = {str(k): float(v) for k, v in card.get("targets", {}).items()}
+    target = card.get("target")
+    for name, value in [("target", target), *((f"targets.{k}", v) for k, v in targets.items())]:
+        if value is not None and not 0 <= float(value) <= 100:
+            raise ValueError(f"[card] {name} = {value} must be a percentage from 0 to 100")
+    return {"card_botid_bands": bands, "card_target": None if target is None else float(target),
+            "card_targets": targets}
 
 
 def load_settings(
@@ -184,10 +233,8 @@ def load_settings(
     paths = Paths(input=resolve(input, "input"), work=resolve(work, "work"), out=resolve(out, "out"))
     study, disc, est, mun, ddb = raw["study"], raw["disclosure"], raw["estimation"], raw["municipality"], raw["duckdb"]
     cats = dict(raw["categories"])
-    refugee_background = list(cats.pop("refugee_background"))
-    unknown = set(cats) - set(CATEGORIES)
-    if unknown:
-        raise ValueError(f"[categories] has unknown category {sorted(unknown)}; allowed: {list(CATEGORIES)}")
+    refugee_background = [str(c) for c in cats.pop("refugee_background")]
+    check_categories({k: [str(c) for c in v] for k, v in cats.items()}, refugee_background)
     values: dict[str, Any] = dict(
         paths=paths,
         first_year=int(study["first_year"]),
@@ -195,11 +242,18 @@ def load_settings(
         min_age=int(study["min_age"]),
         max_age=int(study["max_age"]),
         max_botid_contributions=int(study["max_botid_contributions"]),
+        employment_threshold_g=float(study["employment_threshold_g"]),
         min_persons=int(disc["min_persons"]),
         suppression_marker=str(disc["marker"]),
+        count_base=int(disc["count_base"]),
+        share_decimals=int(disc["share_decimals"]),
         normalisation=est["normalisation"],
         reference_municipality=str(est["reference_municipality"]),
         min_persons_municipality=int(est["min_persons_municipality"]),
+        outcome=str(est["outcome"]),
+        cluster=str(est["cluster"]),
+        exclude_years=tuple(int(y) for y in est["exclude_years"]),
+        max_botid=None if int(est["max_botid"]) < 0 else int(est["max_botid"]),
         characteristics_year=int(mun["characteristics_year"]),
         settlement_population_year=int(mun["settlement_population_year"]),
         bi_first_year=int(mun["bi_first_year"]),
@@ -207,10 +261,11 @@ def load_settings(
         duckdb_memory_limit=str(ddb["memory_limit"]),
         duckdb_threads=int(ddb["threads"]),
         categories={k: [str(c) for c in v] for k, v in cats.items()},
-        refugee_background=[str(c) for c in refugee_background],
+        refugee_background=refugee_background,
         splits={str(k): str(v) for k, v in raw.get("splits", {}).items()},
         files={k: str(v) for k, v in raw["files"].items()},
         columns={t: {k: str(v) for k, v in m.items()} for t, m in raw.get("columns", {}).items()},
+        **_card_options(raw.get("card", {})),
         source=raw,
     )
     for key, value in overrides.items():
@@ -220,4 +275,42 @@ def load_settings(
         raise ValueError(f"normalisation must be 'reference' or 'mean', not {values['normalisation']!r}")
     if values["first_year"] > values["last_year"]:
         raise ValueError("first_year must not be after last_year")
+    if values["outcome"] not in OUTCOMES:
+        raise ValueError(f"[estimation] outcome must be one of {list(OUTCOMES)}, not {values['outcome']!r}")
+    if values["cluster"] not in CLUSTERINGS:
+        raise ValueError(f"[estimation] cluster must be one of {list(CLUSTERINGS)}, not {values['cluster']!r}")
+    if values["employment_threshold_g"] <= 0:
+        raise ValueError("[study] employment_threshold_g must be positive")
+    if values["count_base"] < 1 or values["share_decimals"] < 0 or values["min_persons"] < 1:
+        raise ValueError("[disclosure] needs min_persons >= 1, count_base >= 1 and share_decimals >= 0")
     return Settings(**values)
+
+
+def check_categories(categories: dict[str, list[str]], refugee_background: list[str]) -> None:
+    """Refuse a code map that would count a person twice or outside the refugee background.
+
+    Each innvandringsgrunn code belongs to at most one category, once, and every category code is
+    also a refugee-background code (methods.md §1, §5).
+    """
+    unknown = set(categories) - set(CATEGORIES)
+    if unknown:
+        raise ValueError(f"[categories] has unknown category {sorted(unknown)}; allowed: {list(CATEGORIES)}")
+    problems = []
+    for name, codes in [*categories.items(), ("refugee_background", refugee_background)]:
+        repeated = sorted({c for c in codes if codes.count(c) > 1})
+        if repeated:
+            problems.append(f"{name} lists {repeated} more than once")
+    owners: dict[str, list[str]] = {}
+    for name, codes in categories.items():
+        for code in dict.fromkeys(codes):
+            owners.setdefault(code, []).append(name)
+    shared = {code: names for code, names in owners.items() if len(names) > 1}
+    if shared:
+        problems.append("codes in more than one category: "
+                        + ", ".join(f"{code} ({' and '.join(names)})" for code, names in sorted(shared.items())))
+    outside = sorted(set(owners) - set(refugee_background))
+    if outside:
+        problems.append(f"category codes {outside} are missing from refugee_background")
+    if problems:
+        raise ValueError("[categories]: " + "; ".join(problems) + ". Each code must belong to one category, "
+                         "once, and to refugee_background.")

@@ -18,6 +18,7 @@ class Table:
     required: bool = True
     yearly: bool = False             # has `aar` and references `personer`
     nullable: tuple[str, ...] = ()   # columns where missing values are allowed
+    may_be_empty: bool = False       # an event table: on a small extract nobody may have the event
 
 
 TABLES: dict[str, Table] = {
@@ -44,9 +45,9 @@ TABLES: dict[str, Table] = {
             nullable=("sosialhjelp", "grunn_hjelpestonad", "bostotte"),
         ),
         Table("utdanning", {"lopenr": STRING, "aar": INT, "nus_hoyeste": STRING, "nus_igang": STRING},
-              key=("lopenr", "aar"), yearly=True, nullable=("nus_hoyeste", "nus_igang")),
+              key=("lopenr", "aar"), yearly=True, nullable=("nus_hoyeste", "nus_igang"), may_be_empty=True),
         Table("familie", {"lopenr": STRING, "aar": INT, "partner_lopenr": STRING},
-              key=("lopenr", "aar"), yearly=True),
+              key=("lopenr", "aar"), yearly=True, may_be_empty=True),
         Table("kommuneendringer", {"aar": INT, "kommnr": STRING, "kommnr_2020": STRING},
               key=("aar", "kommnr")),
         Table(
@@ -73,4 +74,5 @@ CODE_LISTS: dict[tuple[str, str], tuple[str, ...]] = {
     ("personer", "invkat"): _invkat_codes(),
 }
 
-FILE_SUFFIXES = (".parquet", ".csv", ".csv.gz", ".dta")
+# Parquet and CSV are read by DuckDB; Stata, SPSS and SAS (data set or transport file) by pyreadstat.
+FILE_SUFFIXES = (".parquet", ".csv", ".csv.gz", ".dta", ".sav", ".sas7bdat", ".xpt")

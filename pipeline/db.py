@@ -11,13 +11,15 @@ from pipeline.config import REFERENCE_DATA_DIR, SQL_DIR, Settings
 from pipeline.io import private_dir
 
 
-def connect(path: Path | str, settings: Settings) -> duckdb.DuckDBPyConnection:
-    """A connection with the configured memory limit and threads, spilling to the work directory."""
+def connect(path: Path | str, settings: Settings, *, spill: Path | None = None) -> duckdb.DuckDBPyConnection:
+    """A connection with the configured memory limit and threads, spilling to `spill` (WORK/duckdb_tmp)."""
     con = duckdb.connect(str(path))
-    spill = private_dir(settings.paths.work / "duckdb_tmp")
+    spill = private_dir(spill or settings.paths.work / "duckdb_tmp")
     con.execute(f"set memory_limit = '{settings.duckdb_memory_limit}'")
     con.execute(f"set threads = {int(settings.duckdb_threads)}")
     con.execute(f"set temp_directory = '{spill}'")
+    # tables are built and exported in an explicit order; keeping the scan order only costs memory
+    con.execute("set preserve_insertion_order = false")
     set_study_variables(con, settings)
     return con
 
@@ -25,6 +27,7 @@ def connect(path: Path | str, settings: Settings) -> duckdb.DuckDBPyConnection:
 def set_study_variables(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
     for name in ("first_year", "last_year", "min_age", "max_age"):
         con.execute(f"set variable {name} = {int(getattr(settings, name))}")
+    con.execute(f"set variable employment_threshold_g = {float(settings.employment_threshold_g)!r}")
 
 
 def country_regions(codes: list[str]) -> dict[str, str]:

@@ -23,7 +23,6 @@ COUNTRY_GROUPS = ("syria", "iran", "irak", "afghanistan", "sudan", "somalia", "e
 EDUCATION_GROUPS = (0, 1, 2, 3, 4, 5, 99)
 AGE_BANDS = ("0-9", "10-19", "20-29", "30-39", "40-49", "50-59", "60+")
 ADULT_AGE_AT_ARRIVAL = 20  # figs 3.5-3.7: "kun alder 20+ ved innvandring"
-SHARE_DECIMALS = 3
 
 # Composition figures: figure id -> (group column, its levels, adults only?)
 COMPOSITION = {
@@ -110,7 +109,7 @@ def composition(persons: pd.DataFrame, group: str, levels: Sequence, *, adults_o
     )
     out = counts.reindex(grid, fill_value=0).reset_index()
     out = out.merge(totals.reset_index(), on=keys, how="left")
-    out["share_pct"] = (100.0 * out["count"] / out["n_persons"]).round(SHARE_DECIMALS)
+    out["share_pct"] = 100.0 * out["count"] / out["n_persons"]
     out = out[[*keys, group, "share_pct", "n_persons"]]
     out[group] = _ordered_levels(out[group], levels)
     return _sort_categories(out, [*keys, group]).assign(**{group: lambda f: f[group].astype(object)})
@@ -145,7 +144,6 @@ def share_by_botid(
         cell.insert(0, "outcome", outcome)
         frames.append(cell)
     out = pd.concat(frames, ignore_index=True)
-    out["share_pct"] = out["share_pct"].round(SHARE_DECIMALS)
     out["outcome"] = pd.Categorical(out["outcome"], categories=list(outcomes), ordered=True)
     out = _sort_categories(out, ["outcome", *keys])
     out["outcome"] = out["outcome"].astype(str)
@@ -200,7 +198,7 @@ def summary_by_category(persons: pd.DataFrame) -> pd.DataFrame:
                 value = float(values.to_numpy()[in_cat].mean())
             rows.append({"indicator": name, "population": population, "kategori": category,
                          "unit": "antall" if unit == "count" else ("prosent" if unit == "pct" else "aar"),
-                         "value": round(value, SHARE_DECIMALS), "n_persons": n})
+                         "value": value, "n_persons": n})
     return pd.DataFrame(rows)
 
 
@@ -226,8 +224,10 @@ def settlement_periods(
     """Fig 3.17: persons with a refugee-related reason (incl. 713, 71) settled per municipality and period.
 
     Periods are by immigration year; settlement year = immigration year + 1, so period (a, b) sums
-    bosatt_flukt over aar in a+1..b+1 (years outside the panel are simply absent).
-    per_1000 = 1000 * settled / befolkning in `population_year` (report: 2010).
+    bosatt_flukt over aar in a+1..b+1 (years outside the panel are simply absent). Each period is
+    labelled by the immigration years it holds (the report's "2016–2020" holds 2016–2019: arrivals of
+    2020 settle after the data end). per_1000 = 1000 * settled / befolkning in `population_year`
+    (report: 2010); the released value is computed from the rounded counts (`release_settlement`).
     """
     mun = municipality_year
     population = (mun[mun["aar"] == population_year].set_index("kommnr_2020")["befolkning"])
@@ -240,14 +240,14 @@ def settlement_periods(
         years = sorted(in_period["aar"].unique())
         frame = pd.DataFrame({
             "kommnr_2020": settled.index.astype(str),
-            "periode": label,
+            "periode": f"{years[0] - 1}-{years[-1] - 1}" if years else label,
             "settlement_years": f"{years[0]}-{years[-1]}" if years else "",
             "n_persons": settled.to_numpy().astype(int),
         })
         pop = population.reindex(settled.index).to_numpy(dtype=float)
         frame["befolkning_ref"] = pop
         frame["befolkning_aar"] = population_year
-        frame["per_1000"] = np.round(PER_INHABITANTS * frame["n_persons"] / pop, SHARE_DECIMALS + 1)
+        frame["per_1000"] = PER_INHABITANTS * frame["n_persons"] / pop
         rows.append(frame)
     out = pd.concat(rows, ignore_index=True)
     out.insert(1, "kommunenavn", out["kommnr_2020"].map(names).astype(object))
@@ -319,45 +319,91 @@ def bi_group_deviations(
 
 # ---------------------------------------------------------------- stage
 
+SHARES = disclosure.Columns(stats=("share_pct",), counts=("n_persons", "n_person_years"), shares=("share_pct",))
+BI_STATISTICS = ("group_mean", "overall_mean", "deviation", "deviation_pct")
+
+
 def build_tables(refugees: pd.DataFrame, person_year: pd.DataFrame, municipality_year: pd.DataFrame,
-                 settings: Settings) -> dict[str, tuple[pd.DataFrame, list[str]]]:
-    """Every descriptive table before disclosure: name -> (frame, statistic columns)."""
+                 settings: Settings) -> dict[str, tuple[pd.DataFrame, disclosure.Columns]]:
+    """Every descriptive table before disclosure control: name -> (frame, its columns by role)."""
     persons = arrivals(refugees)
-    tables: dict[str, tuple[pd.DataFrame, list[str]]] = {"fig3_01": (settled_counts(persons), ["n_persons"])}
+    tables: dict[str, tuple[pd.DataFrame, disclosure.Columns]] = {
+        "fig3_01": (settled_counts(persons), disclosure.Columns(counts=("n_persons",)))}
     for fig, (group, levels, adults) in COMPOSITION.items():
-        tables[fig] = (composition(persons, group, levels, adults_only=adults), ["share_pct"])
+        tables[fig] = (composition(persons, group, levels, adults_only=adults), SHARES)
     ages = working_age(person_year, min_age=settings.min_age, max_age=settings.max_age)
     for fig, groups in BY_BOTID.items():
-        tables[fig] = (share_by_botid(ages, groups), ["share_pct"])
-    tables["fig3_17"] = (
-        settlement_periods(municipality_year, population_year=settings.settlement_population_year),
-        ["n_persons", "per_1000"],
-    )
+        tables[fig] = (share_by_botid(ages, groups), SHARES)
+    tables["fig3_17"] = (settlement_periods(municipality_year, population_year=settings.settlement_population_year),
+                         disclosure.Columns(stats=("per_1000",), counts=("n_persons",)))
     deviations = bi_group_deviations(municipality_year, first_year=settings.bi_first_year, last_year=settings.bi_last_year)
-    stats = ["group_mean", "overall_mean", "deviation", "deviation_pct"]
+    bi_columns = disclosure.Columns(stats=BI_STATISTICS, counts=("n_persons",))
     for fig, characteristic in BI_FIGURES.items():
-        tables[fig] = (deviations[deviations["characteristic"] == characteristic].reset_index(drop=True), stats)
-    tables[BI_ALL_CHARACTERISTICS] = (deviations, stats)
-    tables["table3_1"] = (summary_by_category(persons), ["value"])
+        tables[fig] = (deviations[deviations["characteristic"] == characteristic].reset_index(drop=True), bi_columns)
+    tables[BI_ALL_CHARACTERISTICS] = (deviations, bi_columns)
+    tables["table3_1"] = (summary_by_category(persons), disclosure.Columns(stats=("value",), counts=("n_persons",)))
     return tables
 
 
-def release(tables: dict[str, tuple[pd.DataFrame, list[str]]], *, min_persons: int, marker: str) -> dict[str, tuple[pd.DataFrame, int]]:
-    """Apply disclosure control to every table: name -> (releasable frame, suppressed cells)."""
-    return {
-        name: disclosure.suppress(frame, stat_columns=stats, min_persons=min_persons, marker=marker)
-        for name, (frame, stats) in tables.items()
-    }
+def release(tables: dict[str, tuple[pd.DataFrame, disclosure.Columns]],
+            *, policy: disclosure.Policy) -> dict[str, tuple[pd.DataFrame, int]]:
+    """Disclosure control of every table: name -> (releasable frame, suppressed cells)."""
+    special = {"fig3_17": release_settlement, "table3_1": release_summary,
+               **dict.fromkeys(BY_BOTID, release_by_botid)}
+    return {name: special.get(name, _release_table)(frame, columns, policy=policy)
+            for name, (frame, columns) in tables.items()}
+
+
+def release_by_botid(frame: pd.DataFrame, columns: disclosure.Columns, *,
+                     policy: disclosure.Policy) -> tuple[pd.DataFrame, int]:
+    """Figs 3.8–3.14 split one (kategori, botid) population in seven ways (fig 3.11 splits fig 3.8's
+    sexes): a split with one hidden cell would give it back by subtraction, so a second cell is hidden
+    (pipeline/disclosure.complementary_cells)."""
+    groups = [c for c in frame.columns if c not in ("outcome", "kategori", "botid", "share_pct", "n_persons",
+                                                     "n_person_years")]
+    margins = [["kategori", "botid", *groups[:-1]], ["kategori", "botid"]] if len(groups) > 1 else [["kategori", "botid"]]
+    extra = disclosure.complementary_cells(frame, margins=margins, cell=["kategori", "botid", *groups],
+                                           min_persons=policy.min_persons)
+    return disclosure.release(frame, policy=policy, columns=columns, also_hide=extra)
+
+
+def _release_table(frame: pd.DataFrame, columns: disclosure.Columns, *,
+                   policy: disclosure.Policy) -> tuple[pd.DataFrame, int]:
+    return disclosure.release(frame, policy=policy, columns=columns)
+
+
+def release_settlement(frame: pd.DataFrame, columns: disclosure.Columns, *,
+                       policy: disclosure.Policy) -> tuple[pd.DataFrame, int]:
+    """Fig 3.17: counts and the population rounded; per 1 000 inhabitants from the rounded numbers."""
+    population = disclosure.round_count(frame["befolkning_ref"], policy.count_base)
+    rounded = disclosure.round_count(frame["n_persons"], policy.count_base)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        per_1000 = np.where(population > 0, PER_INHABITANTS * rounded / population, np.nan)
+    derived = frame.assign(per_1000=np.round(per_1000, 2))
+    out, n_suppressed = disclosure.release(derived, policy=policy, columns=columns)
+    out["befolkning_ref"] = [int(v) if np.isfinite(v) else v for v in population]
+    return out, n_suppressed
+
+
+def release_summary(frame: pd.DataFrame, columns: disclosure.Columns, *,
+                    policy: disclosure.Policy) -> tuple[pd.DataFrame, int]:
+    """Table 3.1: `value` by its unit — a count rounded like every count, a share to the policy's decimals,
+    a mean age to one decimal."""
+    value = frame["value"].to_numpy(dtype=float)
+    unit = frame["unit"].to_numpy()
+    value = np.where(unit == "antall", disclosure.round_count(value, policy.count_base),
+                     np.where(unit == "prosent", disclosure.round_share(value, policy.share_decimals),
+                              disclosure.round_share(value, 1)))
+    return disclosure.release(frame.assign(value=value), policy=policy, columns=columns)
 
 
 def run(settings: Settings) -> list[Path]:
-    """Read the work panel, build and suppress every descriptive table, write them to settings.paths.tables."""
+    """Read the work panel, build and release every descriptive table, write them to settings.paths.tables."""
     refugees = pd.read_parquet(settings.paths.refugees)
     person_year = pd.read_parquet(settings.paths.person_year)
     municipality_year = pd.read_parquet(settings.paths.municipality_year)
     municipality_year = municipality_year.assign(kommnr_2020=municipality_year["kommnr_2020"].astype(str))
-    released = release(build_tables(refugees, person_year, municipality_year, settings),
-                       min_persons=settings.min_persons, marker=settings.suppression_marker)
+    released = release(build_tables(refugees, person_year, municipality_year, settings), policy=settings.disclosure)
     written: list[Path] = []
     for name, (frame, n_suppressed) in released.items():
         written.append(write_csv(frame, settings.paths.tables / f"{name}.csv"))
@@ -387,4 +433,4 @@ def _format_cell(value: object, marker: str) -> str:
     if value is None or (isinstance(value, float) and np.isnan(value)):
         return ""
     number = float(value)
-    return f"{number:,.0f}".replace(",", " ") if number.is_integer() and abs(number) >= 1000 else f"{number:.1f}"
+    return f"{number:,.0f}".replace(",", " ") if number.is_integer() else f"{number:.1f}"

@@ -1,34 +1,56 @@
 """The `disclosure-check` command: scan an output directory before anything leaves the secure room.
 
-It fails on (1) any file type that is not a table, text or figure, (2) a column that holds person-level
-variables, (3) any cell value equal to a person id of the panel, (4) a table with as many rows as a
-person-level extract would have, and (5) a persons count from 1 to min_persons-1 left unsuppressed.
+One table at a time it fails on (1) any file type that is not a table, text or figure, (2) a column
+that holds person-level variables, (3) any cell value equal to a person id of the panel, (4) a table
+with as many rows as a person-level extract would have, (5) a persons count from 1 to min_persons − 1
+left unsuppressed, (6) a count not rounded to the `[disclosure] count_base` or a share with more
+decimals than `share_decimals`, and (7) kommunebidrag without a row for every municipality and
+group. Over the whole release it runs the differencing attacks of pipeline/differencing.py and fails
+when a suppressed or unpublished count below min_persons comes back exactly.
 """
 from __future__ import annotations
 
+import base64
+import hashlib
 import re
+from html.parser import HTMLParser
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
+from pipeline import differencing
 from pipeline.config import Settings
+from pipeline.disclosure import Policy
 
-RELEASABLE_SUFFIXES = {".csv", ".md", ".tex", ".png", ".pdf", ".svg", ".json", ".jsonl", ".txt"}
+RELEASABLE_SUFFIXES = {".csv", ".md", ".tex", ".png", ".pdf", ".svg", ".json", ".jsonl", ".txt", ".html"}
 PERSON_LEVEL_COLUMNS = {"lopenr", "mor_lopenr", "far_lopenr", "partner_lopenr", "foedselsaar",
                         "innvandringsdato", "yrkinnt", "fodselsnummer", "fnr"}
-COUNT_COLUMN = re.compile(r"^(n_persons|persons(_in|_out|_excluded)?|n_personer|antall_personer)$")
+PERSONS_COLUMN = re.compile(r"^(n_persons|persons(_in|_out|_excluded)?|n_personer|antall_personer)$")
+COUNT_COLUMN = re.compile(r"^(n_persons|n_person_years|(persons|person_years)(_in|_out|_excluded)?|befolkning_ref)$")
+SHARE_COLUMN = re.compile(r"^share_pct$")
 MAX_AGGREGATE_ROWS = 50_000
 
 
-def person_ids(settings: Settings) -> set[str]:
-    panel = settings.paths.person_year
-    if not panel.exists():
-        return set()
-    return set(pd.read_parquet(panel, columns=["lopenr"])["lopenr"].astype(str).unique())
+def person_ids(settings: Settings) -> frozenset[str]:
+    """Ids of the study population (WORK), read once: what a leaked id would look like."""
+    for path, column in ((settings.paths.refugees, "lopenr"), (settings.paths.person_year, "lopenr")):
+        if path.exists():
+            return frozenset(pd.read_parquet(path, columns=[column])[column].astype(str).unique().tolist())
+    return frozenset()
 
 
-def check_table(path: Path, frame: pd.DataFrame, ids: set[str], min_persons: int, marker: str) -> list[str]:
-    """Problems of one CSV table (pure apart from the arguments)."""
+def _numbers(text: pd.Series, marker: str) -> pd.Series:
+    return pd.to_numeric(text.where(text != marker), errors="coerce")
+
+
+def rows(mask: np.ndarray) -> str:
+    """The first offending lines of a CSV file (line 1 is the header)."""
+    return ", ".join(str(i + 2) for i in np.flatnonzero(mask)[:5])
+
+
+def check_table(path: Path, frame: pd.DataFrame, ids: frozenset[str], policy: Policy) -> list[str]:
+    """Problems of one CSV table read as text (pure apart from the arguments)."""
     name = str(path)
     problems = []
     person_columns = sorted(PERSON_LEVEL_COLUMNS & {c.lower() for c in frame.columns})
@@ -36,24 +58,47 @@ def check_table(path: Path, frame: pd.DataFrame, ids: set[str], min_persons: int
         problems.append(f"{name}: person-level column(s) {person_columns}")
     if len(frame) > MAX_AGGREGATE_ROWS:
         problems.append(f"{name}: {len(frame):,} rows looks like a row-level table (limit {MAX_AGGREGATE_ROWS:,})")
-    for column in frame.columns if ids else ():
-        values = frame[column].astype(str)
-        hits = values.isin(ids)
-        numeric = pd.to_numeric(values.where(values != marker), errors="coerce").notna() | (values == marker)
-        # a number that happens to equal a numeric id is only a leak when the column is mostly ids
-        if hits[~numeric].any() or hits.sum() > 0.5 * max(len(values), 1):
-            problems.append(f"{name}: column '{column}' has {int(hits.sum())} cell(s) equal to a person id "
-                            f"of the panel")
     for column in frame.columns:
-        if not COUNT_COLUMN.match(str(column)):
-            continue
-        text = frame[column].astype(str)
-        numbers = pd.to_numeric(text.where(text != marker), errors="coerce")
-        small = numbers[(numbers > 0) & (numbers < min_persons)]
-        if len(small):
-            problems.append(f"{name}: column '{column}' has {len(small)} unsuppressed count(s) below "
-                            f"{min_persons} (rows {', '.join(str(i + 2) for i in small.index[:5])})")
+        values = frame[column]
+        hit_values = ids.intersection(values.unique().tolist()) if ids else ()
+        if hit_values:
+            hits = values.isin(hit_values)
+            numeric = _numbers(values, policy.marker).notna() | (values == policy.marker)
+            # a number that happens to equal a numeric id is only a leak when the column is mostly ids
+            if hits[~numeric].any() or hits.sum() > 0.5 * max(len(values), 1):
+                problems.append(f"{name}: column '{column}' has {int(hits.sum())} cell(s) equal to a person id "
+                                f"of the panel")
+        numbers = _numbers(values, policy.marker)
+        if PERSONS_COLUMN.match(str(column)):
+            small = ((numbers > 0) & (numbers < policy.min_persons)).to_numpy()
+            if small.any():
+                problems.append(f"{name}: column '{column}' has {int(small.sum())} unsuppressed count(s) below "
+                                f"{policy.min_persons} (rows {rows(small)})")
+        if COUNT_COLUMN.match(str(column)) and policy.count_base > 1:
+            unrounded = (numbers.notna() & (numbers % policy.count_base != 0)).to_numpy()
+            if unrounded.any():
+                problems.append(f"{name}: column '{column}' has {int(unrounded.sum())} count(s) not rounded to "
+                                f"a multiple of {policy.count_base} (rows {rows(unrounded)})")
+        if SHARE_COLUMN.match(str(column)):
+            scale = 10.0 ** policy.share_decimals
+            precise = (numbers.notna() & ((numbers * scale - (numbers * scale).round()).abs() > 1e-6)).to_numpy()
+            if precise.any():
+                problems.append(f"{name}: column '{column}' has {int(precise.sum())} share(s) with more than "
+                                f"{policy.share_decimals} decimal(s) (rows {rows(precise)})")
     return problems
+
+
+def check_contribution_rows(path: Path, frame: pd.DataFrame) -> list[str]:
+    """kommunebidrag must hold every municipality in every group: a missing row tells 'none' from 'few'."""
+    if not {"gruppe", "kommnr_2020"} <= set(frame.columns):
+        return []
+    sets = frame.groupby("gruppe")["kommnr_2020"].agg(frozenset)
+    every = frozenset().union(*sets) if len(sets) else frozenset()
+    short = {gruppe: len(every - codes) for gruppe, codes in sets.items() if codes != every}
+    if short:
+        return [f"{path}: groups {sorted(short)} lack rows for some municipalities ({short}); write every "
+                f"municipality x group row, with the marker for none and for few alike"]
+    return []
 
 
 def run(settings: Settings) -> list[str]:
@@ -61,6 +106,7 @@ def run(settings: Settings) -> list[str]:
     out = settings.paths.out
     if not out.exists():
         return [f"{out}: output directory does not exist"]
+    policy = settings.disclosure
     ids = person_ids(settings)
     problems = []
     for path in sorted(p for p in out.rglob("*") if p.is_file()):
@@ -72,10 +118,155 @@ def run(settings: Settings) -> list[str]:
             continue
         if path.suffix == ".csv":
             frame = pd.read_csv(path, dtype=str, keep_default_na=False)
-            problems += check_table(path, frame, ids, settings.min_persons, settings.suppression_marker)
+            problems += check_table(path, frame, ids, policy)
+            if path.name == "kommunebidrag.csv":
+                problems += check_contribution_rows(path, frame)
         elif path.suffix in {".md", ".tex", ".json", ".jsonl", ".txt"} and ids:
             tokens = set(re.findall(r"[A-Za-z0-9_]+", path.read_text(encoding="utf-8", errors="replace")))
             leaked = tokens & ids
             if leaked:
                 problems.append(f"{path}: {len(leaked)} person id(s) in the text")
+    problems += check_html_pages(settings, ids)
+    return problems + differencing.attack(out, policy)
+
+
+# --- HTML pages: the report and the municipality cards ---------------------------------------------
+# (6) a person id in the text, (7) a persons count from 1 to min_persons-1 in a table, (8) an embedded
+# image that is not byte-identical to a figure in OUT/figures, an external reference, or an inline SVG
+# that the card code does not draw from the releasable tables in OUT.
+
+HTML_PERSONS_HEADER = re.compile(r"^(n_persons|persons(_in|_out|_excluded)?|personer|persons|antall personer|"
+                                 r"personer (inn|ut|ekskludert)|persons (in|out|excluded))$", re.IGNORECASE)
+DATA_URI = re.compile(r"data:(image/[a-z0-9.+-]+);base64,([A-Za-z0-9+/=\s]+)")
+EXTERNAL = re.compile(r"""(?:src|href)\s*=\s*["']?\s*(?:https?:)?//|url\(\s*["']?(?:https?:)?//""", re.IGNORECASE)
+NOT_EMBEDDED = re.compile(r"""<img\b[^>]*\bsrc\s*=\s*["'](?!data:)([^"']*)""", re.IGNORECASE)
+INLINE_SVG = re.compile(r"<svg\b.*?</svg>", re.DOTALL)
+HTML_TABLE = re.compile(r"<table\b.*?</table>", re.DOTALL | re.IGNORECASE)
+
+
+class _HtmlTables(HTMLParser):
+    """Cells of every <table>: (header text of the column, data-count attribute, cell text)."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.cells: list[tuple[str, str | None, str]] = []
+        self._header: list[str] = []
+        self._row: list[tuple[str, str | None, str]] = []
+        self._cell: tuple[str, str | None] | None = None
+        self._text: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "table":
+            self._header = []
+        elif tag == "tr":
+            self._row = []
+        elif tag in ("td", "th"):
+            self._cell = (tag, dict(attrs).get("data-count"))
+            self._text = []
+
+    def handle_data(self, data: str) -> None:
+        if self._cell is not None:
+            self._text.append(data)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("td", "th") and self._cell is not None:
+            self._row.append((self._cell[0], self._cell[1], "".join(self._text).strip()))
+            self._cell = None
+        elif tag == "tr":
+            if self._row and all(kind == "th" for kind, _, _ in self._row):
+                self._header = [text for _, _, text in self._row]
+            else:
+                for i, (_, count, text) in enumerate(self._row):
+                    header = self._header[i] if i < len(self._header) else ""
+                    self.cells.append((header, count, text))
+            self._row = []
+
+
+def _count_value(text: str) -> int | None:
+    digits = re.sub(r"[\s\u00a0\u202f,.]", "", text)
+    return int(digits) if digits.isdigit() else None
+
+
+def html_small_counts(html: str, *, min_persons: int, marker: str) -> list[str]:
+    """Persons counts (cells marked data-count="persons" or under a persons header) from 1 to min_persons-1."""
+    parser = _HtmlTables()
+    for table in HTML_TABLE.findall(html):
+        parser.feed(table)
+    small = []
+    for header, count, text in parser.cells:
+        if count != "persons" and not HTML_PERSONS_HEADER.match(header):
+            continue
+        value = None if text == marker else _count_value(text)
+        if value is not None and 0 < value < min_persons:
+            small.append(text)
+    return [f"{len(small)} unsuppressed persons count(s) below {min_persons} ({', '.join(small[:5])})"] if small else []
+
+
+def html_person_ids(html: str, ids: set[str]) -> list[str]:
+    tokens = set(re.findall(r"[A-Za-z0-9_]+", DATA_URI.sub(" ", html)))
+    leaked = tokens & ids
+    return [f"{len(leaked)} person id(s) in the text"] if leaked else []
+
+
+def html_images(html: str, *, figure_hashes: set[str]) -> list[str]:
+    """Embedded images must be byte-identical to a released figure; nothing may be fetched from elsewhere."""
+    problems = []
+    for kind, payload in DATA_URI.findall(html):
+        digest = hashlib.sha256(base64.b64decode(re.sub(r"\s", "", payload))).hexdigest()
+        if digest not in figure_hashes:
+            problems.append(f"an embedded {kind} image is not byte-identical to any figure in the figures folder")
+    if EXTERNAL.search(html):
+        problems.append("a reference to another host (the page must open offline)")
+    for src in NOT_EMBEDDED.findall(html):
+        problems.append(f"an image that is not embedded ({src[:60]})")
     return problems
+
+
+def html_svgs(html: str, *, expected: set[str]) -> list[str]:
+    stray = [svg for svg in INLINE_SVG.findall(html) if svg not in expected]
+    return [f"{len(stray)} inline SVG chart(s) not drawn by the card code from the releasable tables"] if stray else []
+
+
+def _page_language(html: str) -> str:
+    match = re.search(r'<html[^>]*\blang="([a-z]+)"', html)
+    return "en" if match and match.group(1) == "en" else "no"
+
+
+def check_html_pages(settings: Settings, ids: set[str]) -> list[str]:
+    """Problems of every .html page in OUT (checks 6-8 above)."""
+    out = settings.paths.out
+    pages = sorted(p for p in out.rglob("*.html") if not p.name.startswith("."))
+    if not pages:
+        return []
+    figures = settings.paths.figures
+    figure_hashes = {hashlib.sha256(p.read_bytes()).hexdigest()
+                     for p in (sorted(figures.glob("*.png")) + sorted(figures.glob("*.svg")) if figures.exists() else [])}
+    contexts: dict[str, object] = {}
+    problems = []
+    for path in pages:
+        html = path.read_text(encoding="utf-8", errors="replace")
+        found = (html_person_ids(html, ids) if ids else []) + \
+            html_small_counts(html, min_persons=settings.min_persons, marker=settings.suppression_marker) + \
+            html_images(html, figure_hashes=figure_hashes) + \
+            html_svgs(html, expected=_expected_svgs(settings, path, html, contexts))
+        problems += [f"{path}: {problem}" for problem in found]
+    return problems
+
+
+def _expected_svgs(settings: Settings, path: Path, html: str, contexts: dict) -> set[str]:
+    """The inline SVGs the card code draws for this page from OUT's releasable tables (none elsewhere)."""
+    if path.parent != settings.paths.cards or "<svg" not in html:
+        return set()
+    from pipeline.report import cards, stage
+
+    language = _page_language(html)
+    if language not in contexts:
+        try:
+            contexts[language] = stage.card_context(settings, language=language)
+        except FileNotFoundError:
+            contexts[language] = None
+    ctx = contexts[language]
+    if ctx is None or path.stem not in ctx.municipalities:
+        return set()
+    page = cards.card(ctx, path.stem, target=settings.target_of(path.stem))
+    return set(page.get("charts", {}).values())

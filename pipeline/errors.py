@@ -1,4 +1,4 @@
-"""Refusals of bad input: one exception type, one distinct exit code per kind of problem."""
+"""Refusals of bad input and stops before a run starts: one distinct exit code per kind of problem."""
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -21,6 +21,9 @@ EXIT_CODES: dict[str, int] = {
     "missing_value": 23,
     "configuration": 24,
     "resources": 25,
+    "locked": 26,
+    "missing_prerequisite": 27,
+    "file_system": 28,
     "disclosure": 30,
 }
 
@@ -69,3 +72,19 @@ class ConfigurationError(ValueError):
     """An option that cannot work with these data (e.g. a reference municipality without observations)."""
 
     exit_code = EXIT_CODES["configuration"]
+
+
+class RunError(Exception):
+    """A command that cannot start or go on: a directory another run holds, a missing input of a stage,
+    a file the system will not read or write. The message is one line that says what to do."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        if kind not in EXIT_CODES:
+            raise ValueError(f"unknown kind {kind!r}")
+        self.kind = kind
+        self.message = message
+        super().__init__(message)
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_CODES[self.kind]

@@ -46,9 +46,13 @@ def atomic_path(path: Path, *, private: bool = False) -> Iterator[Path]:
 
 
 def write_csv(frame: pd.DataFrame, path: Path, *, float_format: str = "%.6g") -> Path:
-    """CSV with a stable layout: UTF-8, comma, '\\n' line ends, no index."""
+    """CSV with a stable layout: UTF-8, comma, '\\n' line ends, no index; `float_format` also for the
+    numbers in text columns (a statistic beside the suppression marker)."""
+    out = frame.copy()
+    for column in out.columns[out.dtypes == object]:
+        out[column] = out[column].map(lambda v: float_format % v if isinstance(v, float) and v == v else v)
     with atomic_path(path) as tmp:
-        frame.to_csv(tmp, index=False, float_format=float_format, lineterminator="\n")
+        out.to_csv(tmp, index=False, float_format=float_format, lineterminator="\n")
     return path
 
 

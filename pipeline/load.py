@@ -88,6 +88,37 @@ def file_relation(path: Path) -> str:
     raise ValueError(f"unsupported file type: {path}")
 
 
+# pyreadstat's reader of each format. SAS transport (.xpt) shares the SAS conversions: every number a
+# double, text padded with blanks; it is also the SAS format that tests can write (pyreadstat writes no
+# .sas7bdat), so the tests exercise load_statistical_file through it.
+STATISTICAL_FORMATS = {".dta": "read_dta", ".sav": "read_sav", ".sas7bdat": "read_sas7bdat", ".xpt": "read_xport"}
+STATISTICAL_CHUNK_ROWS = 1_000_000
+
+
+def load_statistical_file(con: duckdb.DuckDBPyConnection, path: Path, relation: str) -> None:
+    """Copy a Stata, SPSS or SAS file into table `relation`, a chunk at a time (value labels not applied)."""
+    import pyreadstat
+
+    reader = getattr(pyreadstat, STATISTICAL_FORMATS[path.suffix])
+    try:
+        chunks = pyreadstat.read_file_in_chunks(reader, str(path), chunksize=STATISTICAL_CHUNK_ROWS,
+                                                dates_as_pandas_datetime=True)
+        statement = f"create or replace temp table {relation} as select * from chunk_view"
+        for chunk, _ in chunks:
+            con.register("chunk_view", chunk)
+            con.execute(statement)
+            con.unregister("chunk_view")
+            statement = f"insert into {relation} by name select * from chunk_view"
+        if statement.startswith("create"):  # no rows: the columns alone
+            header, _ = reader(str(path), metadataonly=True)
+            con.register("chunk_view", header)
+            con.execute(statement)
+            con.unregister("chunk_view")
+    except (pyreadstat.ReadstatError, pyreadstat.PyreadstatError) as exc:
+        raise ContractError("malformed_file", file=path, column=None, count=None,
+                            detail=f"cannot be read as a {path.suffix} file ({str(exc)[:200]})") from exc
+
+
 def register_raw(
     con: duckdb.DuckDBPyConnection, settings: Settings, table: Table
 ) -> tuple[Path, dict[str, str]] | None:
@@ -102,12 +133,9 @@ def register_raw(
             raise ContractError("missing_file", file=settings.paths.input / table.name, column=None,
                                 count=None, detail=f"is missing: no {tried} in {settings.paths.input}")
         return None
-    if path.suffix == ".dta":
-        import pandas as pd
-
-        frame = pd.read_stata(path, convert_categoricals=False)
-        con.register(f"file_{table.name}", frame)
+    if path.suffix in STATISTICAL_FORMATS:
         relation = f"file_{table.name}"
+        load_statistical_file(con, path, relation)
     else:
         relation = file_relation(path)
     try:
@@ -152,14 +180,24 @@ def missing_text(column: str, *, trim: bool) -> str:
     return f"nullif(trim({quote(column)}), '')" if trim else f"nullif({quote(column)}, '')"
 
 
+def is_fractional(source_type: str) -> bool:
+    """A number type with fractions: SAS and SPSS store every number this way."""
+    return source_type in ("FLOAT", "DOUBLE", "REAL") or source_type.startswith("DECIMAL")
+
+
 def cast_expression(column: str, target: str, source_type: str, *, trim: bool = True) -> str:
-    """try_cast of a raw column to its contract type; empty text is missing."""
+    """try_cast of a raw column to its contract type; empty text is missing.
+
+    A number with a fraction is no integer and no code: it becomes missing, which the checks refuse.
+    """
     col = quote(column)
     is_text = source_type.startswith("VARCHAR")
     value = missing_text(column, trim=trim) if is_text else col
+    whole = f"case when {col} = round({col}) then try_cast({col} as bigint) end"
     if target == STRING:
-        if column in CODE_WIDTHS and source_type in INTEGER_TYPES:
-            return f"lpad(cast({col} as varchar), {CODE_WIDTHS[column]}, '0')"
+        if source_type in INTEGER_TYPES or is_fractional(source_type):
+            text = f"cast({col if source_type in INTEGER_TYPES else whole} as varchar)"
+            return f"lpad({text}, {CODE_WIDTHS[column]}, '0')" if column in CODE_WIDTHS else text
         return f"cast({value} as varchar)"
     if target == DATE:
         if is_text:
@@ -170,6 +208,8 @@ def cast_expression(column: str, target: str, source_type: str, *, trim: bool = 
         # integers written as 2015.0 are accepted; 2015.5 is not
         return (f"case when try_cast({value} as double) = round(try_cast({value} as double)) "
                 f"then try_cast(try_cast({value} as double) as {target}) end")
+    if target in (INT, BIGINT) and is_fractional(source_type):
+        return f"case when {col} = round({col}) then try_cast({col} as {target}) end"
     if target == BOOL and is_text:
         return (f"case lower({value}) when '1' then true when 'true' then true when 'ja' then true "
                 f"when 'j' then true when 't' then true when '0' then false when 'false' then false "
@@ -183,7 +223,7 @@ def stage_table(con: duckdb.DuckDBPyConnection, table: Table, path: Path, source
         n_rows = con.execute(f"select count(*) from raw_{table.name}").fetchall()[0][0]
     except duckdb.Error as exc:
         raise _read_error(path, exc) from exc
-    if n_rows == 0:
+    if n_rows == 0 and not table.may_be_empty:
         raise ContractError("empty_table", file=path, column=None, count=None,
                             detail="holds no data rows (a header only)")
     trim = not path.suffix == ".parquet"  # text from CSV may carry blanks around values

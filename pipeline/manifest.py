@@ -14,7 +14,7 @@ from pipeline.io import write_json
 from pipeline.load import locate
 from pipeline.contract import TABLES
 
-PACKAGES = ("numpy", "scipy", "pandas", "pyarrow", "duckdb", "statsmodels", "linearmodels", "matplotlib",
+PACKAGES = ("numpy", "scipy", "pandas", "pyarrow", "duckdb", "pyreadstat", "matplotlib",
             "typer", "rich", "pyfixest")
 
 

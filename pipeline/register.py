@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,10 +29,11 @@ def remove_database(path: Path) -> None:
 
 
 @contextlib.contextmanager
-def scratch_database(path: Path, settings: Settings) -> Iterator[duckdb.DuckDBPyConnection]:
+def scratch_database(path: Path, settings: Settings, *,
+                     spill: Path | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
     """A fresh database file at `path`, removed again if the block fails."""
     remove_database(path)
-    con = connect(path, settings)
+    con = connect(path, settings, spill=spill)
     try:
         yield con
     except BaseException:
@@ -49,13 +52,19 @@ def export_parquet(con: duckdb.DuckDBPyConnection, table: str, order: str, path:
 
 
 def validate(settings: Settings) -> dict[str, dict]:
-    """Load and check every extract; write nothing but a scratch database that is removed."""
+    """Load and check every extract; write nothing but a scratch directory of its own that is removed.
+
+    The scratch directory (database and spill files) is this run's alone, so `validate` needs no lock and
+    may run beside a `panel` on the same work directory.
+    """
     private_dir(settings.paths.work)
-    scratch = settings.paths.work / ".validate.duckdb"
-    with scratch_database(scratch, settings) as con:
-        tables = load.run(con, settings)
-        harmonise.run(con, settings, Path(tables["bosted"]["file"]))
-    remove_database(scratch)
+    scratch = Path(tempfile.mkdtemp(prefix=".validate-", dir=settings.paths.work))
+    try:
+        with scratch_database(scratch / "validate.duckdb", settings, spill=scratch / "duckdb_tmp") as con:
+            tables = load.run(con, settings)
+            harmonise.run(con, settings, Path(tables["bosted"]["file"]))
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
     return tables
 
 
@@ -72,8 +81,9 @@ def build_panel(settings: Settings, meter: StageMeter | None = None) -> dict:
             create_reference_tables(con, settings)
         with meter.stage("harmonise"):
             harmonised = harmonise.run(con, settings, Path(tables["bosted"]["file"]))
+        empty = tuple(name for name, info in tables.items() if info["rows"] == 0)
         with meter.stage("panel"):
-            flow = panel.run(con, settings)
+            flow = panel.run(con, settings, empty_tables=empty)
         with meter.stage("municipalities"):
             municipal = municipalities.run(con, settings)
         with meter.stage("export"):  # only now, when every table is built, replace the old outputs
@@ -86,13 +96,16 @@ def build_panel(settings: Settings, meter: StageMeter | None = None) -> dict:
     write_csv(releasable_flow(flow, settings), paths.sample_flow)
     for name, info in tables.items():
         record(paths.run_log, "load", "rows", table=name, rows=info["rows"])
+    for name in empty:
+        record(paths.run_log, "load", "empty_table", table=name, note=panel.EMPTY_TABLE_NOTES[name])
     return {"tables": tables, "harmonise": harmonised, "municipalities": municipal, "flow": flow}
 
 
 def releasable_flow(flow: pd.DataFrame, settings: Settings) -> pd.DataFrame:
-    """The sample flow for the output directory: counts of 1 to min_persons-1 are suppressed."""
+    """The sample flow for the output directory: counts of 1 to min_persons-1 suppressed, the rest rounded
+    (pipeline/disclosure.py); the exact flow stays in WORK/sample_flow_full.csv."""
     from pipeline.disclosure import suppress_small_counts
 
     count_columns = [c for c in flow.columns if c.startswith(("persons", "person_years"))]
-    return suppress_small_counts(flow, count_columns, settings.min_persons, settings.suppression_marker)
+    return suppress_small_counts(flow, count_columns, policy=settings.disclosure)
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 from matplotlib.figure import Figure
 
-from figures import descriptive, municipal, regression, style
+from figures import contributions, descriptive, municipal, regression, robustness, style
 from pipeline import disclosure, runlog
 from pipeline.config import Settings
 
@@ -30,6 +30,12 @@ FIGURES: dict[str, tuple[str, Callable[..., Figure], tuple[str, ...]]] = {
     "fig3_17": ("fig3_17", municipal.fig3_17, ("n_persons", "per_1000", "befolkning_ref")),
     **{f"fig3_{i}": (f"fig3_{i}", getattr(municipal, f"fig3_{i}"),
                      ("group_mean", "overall_mean", "deviation", "deviation_pct")) for i in (18, 19, 20)},
+    **{f"kommunebidrag_caterpillar_{g}": ("kommunebidrag", getattr(contributions, f"caterpillar_{g}"),
+                                          contributions.NUMERIC_COLUMNS) for g in contributions.GROUPS},
+    "kommunebidrag_funnel": ("kommunebidrag", contributions.funnel, contributions.NUMERIC_COLUMNS),
+    "robustness": ("robustness", robustness.robustness, ("estimate", "std_error", "n_person_years", "n_persons")),
+    "kommunebidrag_kohorter": ("kommunebidrag_kohorter", robustness.cohort_stability,
+                               ("estimate", "std_error", "n_persons", "n_person_years")),
 }
 
 

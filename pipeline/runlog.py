@@ -61,33 +61,57 @@ def reset_peak_memory() -> bool:
 class StageMeter:
     """Wall time and peak memory of each named stage run in this process.
 
-    With `show=True` a spinner names the running stage on stderr and each finished stage is printed
-    with its time (rich; plain lines when stderr is not a terminal).
+    Stages nest: a stage opened inside another is named `outer/inner`, and the outer stage's peak covers
+    its inner ones. With `show=True` a spinner names the running stage on stderr and each finished stage
+    is printed with its time (rich; plain lines when stderr is not a terminal).
     """
 
     def __init__(self, log_path: Path | None = None, *, show: bool = False) -> None:
         self.log_path = log_path
         self.stages: list[dict] = []
+        self.open: list[dict] = []   # stages entered and not yet finished, outermost first
         self.console = None
+        self.status = None
         if show:
             from rich.console import Console
 
             self.console = Console(stderr=True)
 
+    def _fold_peak(self) -> None:
+        """Carry the peak since the last reset into every open stage, before the next reset."""
+        peak = peak_memory_mib()
+        for entry in self.open:
+            entry["peak_mib"] = max(entry["peak_mib"] or 0, peak or 0) if peak is not None else entry["peak_mib"]
+
     @contextlib.contextmanager
     def stage(self, name: str) -> Iterator[None]:
+        full_name = "/".join([*(entry["stage"] for entry in self.open), name])
+        self._fold_peak()
         reset_peak_memory()
+        entry = {"stage": full_name, "seconds": 0.0, "peak_mib": None, "depth": len(self.open)}
+        self.open.append(entry)
         start = time.perf_counter()
-        if self.console is not None:
-            with self.console.status(f"{name} ..."):
+        try:
+            if self.console is not None and self.status is None:
+                with self.console.status(f"{full_name} ...") as self.status:
+                    yield
+            else:
+                if self.status is not None:
+                    self.status.update(f"{full_name} ...")
                 yield
-        else:
-            yield
-        seconds = time.perf_counter() - start
-        peak = peak_memory_mib()
-        self.stages.append({"stage": name, "seconds": seconds, "peak_mib": peak})
+        finally:
+            if entry["depth"] == 0:
+                self.status = None
+            self._fold_peak()
+            self.open.pop()
+            if self.status is not None and self.open:
+                self.status.update(f"{self.open[-1]['stage']} ...")
+        entry["seconds"] = time.perf_counter() - start
+        self.stages.append(entry)
+        peak = entry["peak_mib"]
         if self.console is not None:
-            self.console.print(f"[green]done[/green] {name:<28} {seconds:8.1f} s  {peak or 0:8.0f} MiB peak")
+            label = "  " * entry["depth"] + name
+            self.console.print(f"[green]done[/green] {label:<30} {entry['seconds']:8.1f} s  {peak or 0:8.0f} MiB peak")
         if self.log_path is not None:
-            record(self.log_path, name, "timing", seconds=round(seconds, 3),
+            record(self.log_path, full_name, "timing", seconds=round(entry["seconds"], 3),
                    peak_mib=None if peak is None else round(peak, 1))

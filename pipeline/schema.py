@@ -21,7 +21,7 @@ PERSON_YEAR: dict[str, str] = {
     "utdanning_innvandring": "NUS group 1 Oct of the year after immigration: 0-5, 99 missing",
     "yrkinnt": "yrkesinntekt of t, NOK (int)",
     "g": "grunnbeløp on 1 May of t, NOK (int)",
-    "sysselsatt": "yrkinnt > g (0/1)",
+    "sysselsatt": "yrkinnt > g (0/1); > employment_threshold_g · g when that option is set",
     "i_utdanning": "ongoing education 1 Oct of t (0/1)",
     "arbeid_utdanning": "sysselsatt or i_utdanning (0/1)",
 }

@@ -19,7 +19,7 @@ with persons as (
 settlement as (
     select persons.lopenr, bosted.kommnr_2020 as bosettingskommune
     from persons
-    join harmonised_bosted as bosted
+    join related_bosted as bosted
         on bosted.lopenr = persons.lopenr and bosted.aar = persons.innvandringsaar + 1
     where persons.kategori is not null
 ),
@@ -64,7 +64,7 @@ children as (
     select study_population.lopenr, count(distinct parent_links.child) as n_children
     from study_population
     join parent_links on parent_links.parent = study_population.lopenr
-    join harmonised_bosted as bosted
+    join related_bosted as bosted
         on bosted.lopenr = parent_links.child and bosted.aar = study_population.bosettingsaar
     where study_population.bosettingsaar - parent_links.foedselsaar < 18
     group by study_population.lopenr

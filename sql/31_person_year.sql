@@ -1,10 +1,11 @@
--- The refugee person-year panel (methods.md §1 and §3): resident on 1 January of t with an income
--- record for t, from botid 0 on. Every candidate row keeps the rule that excludes it, for the sample flow.
+-- Candidate rows of the refugee person-year panel (methods.md §1): resident on 1 January of t, with
+-- their income and education of t. Every candidate row keeps the rule that excludes it, for the sample
+-- flow; sql/33_person_year.sql keeps the others and defines the outcomes.
 create or replace temp table person_year_candidates as
 with residence as (
     select refugees.*, bosted.aar, bosted.kommnr_2020
     from refugees
-    join harmonised_bosted as bosted using (lopenr)
+    join related_bosted as bosted using (lopenr)
 ),
 
 income as (
@@ -31,37 +32,6 @@ final as (
     left join income using (lopenr, aar)
     left join ongoing_education using (lopenr, aar)
     join stg_grunnbelop as grunnbelop on grunnbelop.aar = residence.aar
-)
-
-select * from final;
-
-create or replace table person_year as
-with kept as (
-    select * from person_year_candidates where excluded_by is null
-),
-
-final as (
-    select
-        lopenr,
-        aar,
-        kategori,
-        botid,
-        alder,
-        kjonn,
-        fodeland_gruppe,
-        innvandringsaar,
-        alder_innvandring,
-        bosettingskommune,
-        kommnr_2020,
-        partner_innvandring,
-        barn_innvandring,
-        utdanning_innvandring,
-        yrkinnt,
-        g,
-        (yrkinnt > g)::integer as sysselsatt,
-        in_education::integer as i_utdanning,
-        (yrkinnt > g or in_education)::integer as arbeid_utdanning
-    from kept
 )
 
 select * from final;

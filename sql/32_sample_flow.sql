@@ -4,7 +4,7 @@
 with category_rows as (
     -- residence rows of persons with a refugee category (few); everyone else is the first rule's
     select bosted.lopenr, count(*) as n_rows
-    from harmonised_bosted as bosted
+    from related_bosted as bosted
     semi join refugee_candidates as candidates
         on candidates.lopenr = bosted.lopenr and candidates.kategori is not null
     group by bosted.lopenr

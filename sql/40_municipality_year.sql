@@ -1,7 +1,8 @@
 -- Municipality characteristics per 2020 municipality and study year (methods.md §5), from everyone
 -- resident on 1 January. Ages 30-59 use age = aar - birth year and that year's income and education.
 create or replace table municipality_year as
-with residents as (
+-- residents is read twice, not stored: a copy of every resident does not fit a 3 GB memory limit
+with residents as not materialized (
     select
         bosted.kommnr_2020,
         bosted.aar,
@@ -38,24 +39,39 @@ population as (
     group by kommnr_2020, aar
 ),
 
+residents_30_59 as (
+    select residents.lopenr, residents.kommnr_2020, residents.aar, residents.immigrant_background, grunnbelop.g
+    from residents
+    join stg_grunnbelop as grunnbelop using (aar)
+    where residents.age_30_59
+),
+
+-- right joins, so that DuckDB builds its hash tables on the residents aged 30-59 and streams the whole
+-- income and education registers past them (building on the registers took twice the time)
+with_income as (
+    select
+        residents_30_59.*,
+        inntekt.yrkinnt,
+        coalesce(inntekt.sosialhjelp, 0) + coalesce(inntekt.grunn_hjelpestonad, 0)
+            + coalesce(inntekt.bostotte, 0) as benefits
+    from stg_inntekt as inntekt
+    right join residents_30_59 using (lopenr, aar)
+),
+
 working_age as (
     -- no income record counts as not employed; benefits exceed income only when there are benefits
     select
-        residents.kommnr_2020,
-        residents.aar,
-        residents.immigrant_background,
-        inntekt.yrkinnt,
-        coalesce(inntekt.yrkinnt, 0) > grunnbelop.g as employed,
-        coalesce(inntekt.yrkinnt, 0) > 4 * grunnbelop.g as income_over_4g,
+        with_income.kommnr_2020,
+        with_income.aar,
+        with_income.immigrant_background,
+        with_income.yrkinnt,
+        coalesce(with_income.yrkinnt, 0) > with_income.g as employed,
+        coalesce(with_income.yrkinnt, 0) > 4 * with_income.g as income_over_4g,
         utdanning.nus_igang is not null as in_education,
         coalesce(left(utdanning.nus_hoyeste, 1) in ('6', '7', '8'), false) as higher_education,
-        coalesce(inntekt.sosialhjelp, 0) + coalesce(inntekt.grunn_hjelpestonad, 0)
-            + coalesce(inntekt.bostotte, 0) as benefits
-    from residents
-    join stg_grunnbelop as grunnbelop using (aar)
-    left join stg_inntekt as inntekt using (lopenr, aar)
-    left join stg_utdanning as utdanning using (lopenr, aar)
-    where residents.age_30_59
+        with_income.benefits
+    from stg_utdanning as utdanning
+    right join with_income using (lopenr, aar)
 ),
 
 working_age_stats as (
@@ -91,7 +107,7 @@ settled_refugee_background as (
     select bosted.kommnr_2020, bosted.aar, count(*) as bosatt_flukt
     from stg_personer as personer
     join ref_refugee_code as refugee_code on refugee_code.kode = personer.innvandringsgrunn
-    join harmonised_bosted as bosted
+    join related_bosted as bosted
         on bosted.lopenr = personer.lopenr and bosted.aar = year(personer.innvandringsdato) + 1
     group by all
 ),

@@ -134,3 +134,22 @@ def write_extract(directory: Path, tables: dict[str, pd.DataFrame], *, fmt: str 
         else:
             frame.to_parquet(directory / f"{name}.parquet", index=False)
     return directory
+
+
+def write_statistical(directory: Path, tables: dict[str, pd.DataFrame], *, fmt: str) -> Path:
+    """Write the tables as SPSS (`sav`), Stata (`dta`) or SAS transport (`xpt`) files with pyreadstat:
+    dates as date values, missing text as empty text (what these formats hold)."""
+    import pyreadstat
+
+    writers = {"sav": pyreadstat.write_sav, "dta": pyreadstat.write_dta,
+               "xpt": lambda frame, path: pyreadstat.write_xport(frame, path, file_format_version=8)}
+    directory.mkdir(parents=True, exist_ok=True)
+    for name, frame in tables.items():
+        frame = frame.copy()
+        for column in frame.columns:
+            if column.endswith("dato"):
+                frame[column] = pd.to_datetime(frame[column]).dt.date.astype(object)
+            elif not pd.api.types.is_numeric_dtype(frame[column]) and not pd.api.types.is_bool_dtype(frame[column]):
+                frame[column] = frame[column].astype(object).where(frame[column].notna(), "")
+        writers[fmt](frame, str(directory / f"{name}.{fmt}"))
+    return directory

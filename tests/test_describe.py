@@ -170,7 +170,7 @@ def test_settlement_periods_use_settlement_year():
     table = describe.settlement_periods(mun, population_year=2010).set_index(["kommnr_2020", "periode"])
     # immigration 2010-2015 -> settlement years 2011-2016: 2011, 2012, 2016 rows = 3 x 10 i
     assert table.loc[("0002", "2010-2015"), "n_persons"] == 60
-    assert table.loc[("0002", "2016-2020"), "n_persons"] == 20  # 2017 only
+    assert table.loc[("0002", "2016-2016"), "n_persons"] == 20  # settled 2017: arrived 2016
     assert table.loc[("0002", "2010-2015"), "per_1000"] == pytest.approx(1000 * 60 / 2000)
     assert table.loc[("0002", "2010-2015"), "settlement_years"] == "2011-2016"
 

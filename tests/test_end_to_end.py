@@ -28,7 +28,7 @@ REPORT_TABLES = [f"fig3_{n:02d}.csv" for n in (*range(1, 15), 17, 18, 19, 20)] +
     "fig3_16_r2_decomposition.csv", "kommunebidrag.csv", "report_comparison.csv", "report_comparison.md"]
 
 
-def digest_tree(directory: Path, suffixes=(".csv", ".md", ".tex", ".png", ".pdf", ".parquet")) -> dict[str, str]:
+def digest_tree(directory: Path, suffixes=(".csv", ".md", ".tex", ".png", ".pdf", ".parquet", ".html")) -> dict[str, str]:
     return {str(p.relative_to(directory)): hashlib.sha256(p.read_bytes()).hexdigest()
             for p in sorted(directory.rglob("*")) if p.is_file() and p.suffix in suffixes}
 
@@ -67,6 +67,31 @@ def test_all_writes_every_table_figure_and_the_manifest(first_run):
         "row_counts"]["bosted"]
     assert set(manifest["suppressed_cells"]) >= {"fig3_08.csv", "fig3_17.csv"}
     assert manifest["versions"]["duckdb"] and manifest["configuration"]["study"]["first_year"] == 2010
+
+
+def test_all_runs_and_times_every_step_of_the_stage_list(first_run):
+    from pipeline import runlog
+    from pipeline.run_all import STEPS
+
+    timed = [e["stage"] for e in runlog.read(first_run.paths.run_log) if e["event"] == "timing"]
+    assert [stage for stage in timed if "/" not in stage] == [step.name for step in STEPS]
+    assert {"panel/load_validate", "panel/municipalities", "estimate/fig3_16_decomposition"} <= set(timed)
+
+
+def test_bench_times_every_step_that_all_runs(synthetic, tmp_path):
+    from pipeline import bench
+    from pipeline.run_all import STEPS
+
+    data = tmp_path / f"data_scale{SCALE}_seed7"  # bench's cache of generated data: no generation here
+    data.mkdir()
+    for path in synthetic.glob("*"):
+        (data / path.name).write_bytes(path.read_bytes())
+    result = bench.run(scale=SCALE, seed=7, root=tmp_path, compare=False)
+    steps = [row for row in result["stages"] if row["depth"] == 0]
+    assert [row["stage"] for row in steps] == [step.name for step in STEPS]
+    assert result["generation"] == [] and result["disclosure_problems"] == []
+    assert result["all_seconds"] >= sum(row["seconds"] for row in steps) > 0
+    assert result["all_peak_mib"] == max(row["peak_mib"] for row in steps) > 0
 
 
 def test_work_files_are_owner_only_and_outside_the_output(first_run):
@@ -147,27 +172,69 @@ def test_two_runs_give_byte_identical_tables_and_figures(synthetic, first_run, t
     assert digest_tree(first_run.paths.panel_dir) == digest_tree(second.paths.panel_dir)
 
 
+def panel_command(data: Path, work: Path, out: Path) -> list[str]:
+    return [sys.executable, str(PROJECT_ROOT / "cli.py"), "panel", "--input", str(data),
+            "--work", str(work), "--out", str(out)]
+
+
+def wait_for(condition, process: subprocess.Popen, what: str, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition() and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.01)
+    assert condition(), what
+
+
 def test_sigkill_during_the_panel_build_leaves_previous_outputs_and_the_next_run_completes(synthetic, first_run,
                                                                                            tmp_path):
     work, out = tmp_path / "work", tmp_path / "out"
-    command = [sys.executable, str(PROJECT_ROOT / "cli.py"), "panel", "--input", str(synthetic),
-               "--work", str(work), "--out", str(out)]
+    command = panel_command(synthetic, work, out)
     subprocess.run(command, check=True, capture_output=True, cwd=PROJECT_ROOT)
     before = {**digest_tree(work), **digest_tree(out)}
     process = subprocess.Popen(command, cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     building = work / ".register.duckdb.building"
-    deadline = time.monotonic() + 60
-    while not building.exists() and time.monotonic() < deadline and process.poll() is None:
-        time.sleep(0.01)
-    assert building.exists(), "the panel build never started"
+    wait_for(building.exists, process, "the panel build never started")
     time.sleep(0.3)
     os.kill(process.pid, signal.SIGKILL)
     process.wait()
     assert process.returncode == -signal.SIGKILL
     assert {**digest_tree(work), **digest_tree(out)} == before
-    subprocess.run(command, check=True, capture_output=True, cwd=PROJECT_ROOT)
+    rerun = subprocess.run(command, check=True, capture_output=True, text=True, cwd=PROJECT_ROOT)
     assert {**digest_tree(work), **digest_tree(out)} == before  # same inputs: the same bytes again
     assert not building.exists()
+    # the killed run's lock records are detected and taken over, with a message naming it
+    for label, directory in (("WORK", work), ("OUT", out)):
+        assert f"Taking over the lock on {label} {directory}" in rerun.stderr
+        assert not os.path.lexists(directory / ".lock")
+    assert f"pid {process.pid}" in rerun.stderr and "is no longer running" in rerun.stderr
+
+
+def test_a_second_run_on_the_same_directories_stops_at_once_and_the_first_finishes(synthetic, first_run,
+                                                                                     tmp_path):
+    from pipeline.errors import EXIT_CODES
+
+    work, out = tmp_path / "work", tmp_path / "out"
+    first = subprocess.Popen(panel_command(synthetic, work, out), cwd=PROJECT_ROOT,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    wait_for(lambda: os.path.lexists(out / ".lock"), first, "the first run never took its locks")
+    os.kill(first.pid, signal.SIGSTOP)  # hold it inside its run while the others try
+    try:
+        same_work = subprocess.run(panel_command(synthetic, work, out), capture_output=True, text=True,
+                                   cwd=PROJECT_ROOT, timeout=60)
+        same_out = subprocess.run(panel_command(synthetic, tmp_path / "work2", out), capture_output=True,
+                                  text=True, cwd=PROJECT_ROOT, timeout=60)
+    finally:
+        os.kill(first.pid, signal.SIGCONT)
+    for second, label, directory in ((same_work, "WORK", work), (same_out, "OUT", out)):
+        assert second.returncode == EXIT_CODES["locked"], second.stderr
+        lines = second.stderr.strip().splitlines()
+        assert len(lines) == 1, lines
+        assert f"{label} {directory} is in use by another run (pid {first.pid}" in lines[0]
+        assert "cli.py panel" in lines[0] and "started" in lines[0]
+    _, stderr = first.communicate(timeout=300)
+    assert first.returncode == 0, stderr
+    assert "Taking over" not in stderr
+    assert digest_tree(work / "panel") == digest_tree(first_run.paths.panel_dir)  # as a lone run's panel
+    assert not os.path.lexists(work / ".lock") and not os.path.lexists(out / ".lock")
 
 
 def test_panel_runs_out_of_core_with_a_memory_limit_below_the_data(synthetic, first_run, tmp_path):
@@ -189,23 +256,32 @@ def test_panel_runs_out_of_core_with_a_memory_limit_below_the_data(synthetic, fi
                                       pd.read_parquet(first_run.paths.panel_dir / name))
 
 
-def test_all_on_a_tiny_extract_suppresses_everything_small_and_names_a_missing_reference(tmp_path):
+def test_all_on_a_tiny_extract_suppresses_everything_small_and_says_how_it_normalised(tmp_path):
     """A directory that follows the contract but holds a handful of refugees: `all` must not crash,
-    must not release small cells, and must say clearly when the reference municipality is absent."""
+    must not release small cells, and must say that a small reference municipality was not used."""
     from tests.extracts import tiny_extract, write_extract
 
     data = write_extract(tmp_path / "in", tiny_extract())
     dirs = ["--input", str(data), "--work", str(tmp_path / "work"), "--out", str(tmp_path / "out")]
-    refused = runner.invoke(app, ["all", *dirs])
-    assert refused.exit_code == 24
-    assert "reference municipality '0301' has no observations in gruppe 'overforing'" in refused.stderr
-    config = tmp_path / "mean.toml"
-    config.write_text('[estimation]\nnormalisation = "mean"\n', encoding="utf-8")
-    result = runner.invoke(app, ["all", *dirs, "--config", str(config)])
+    result = runner.invoke(app, ["all", *dirs])
     assert result.exit_code == 0, result.stderr
+    contributions = pd.read_csv(tmp_path / "out" / "tables" / "kommunebidrag.csv", dtype=str)
+    assert len(contributions) == 4 * 4   # every municipality x group, none and few alike
+    assert (contributions[["estimate", "std_error", "n_persons", "n_person_years"]] == "prikket").all().all()
+    assert set(contributions["normalisation"]) == {"mean (reference 0301 under 30 persons)"}
     coefficients = pd.read_csv(tmp_path / "out" / "tables" / "fig3_15_coefficients.csv", dtype=str)
     assert (coefficients[["estimate", "n_persons", "r2"]] == "prikket").all().all()
     comparison = pd.read_csv(tmp_path / "out" / "tables" / "report_comparison.csv", dtype=str, keep_default_na=False)
     fig3_15 = comparison[comparison["id"].str.startswith(("sample.", "fig3_15."))]
     assert len(fig3_15) == 6 and (fig3_15["status"] == "missing").all()
     assert fig3_15["note"].str.contains("suppressed").all()
+
+
+
+def test_all_writes_the_report_and_a_card_per_municipality_and_the_manifest_hashes_them(first_run):
+    paths = first_run.paths
+    assert paths.report("no").exists()
+    assert sorted(p.stem for p in paths.cards.glob("*.html")) == sorted(
+        pd.read_csv(paths.tables / "kommuner.csv", dtype=str).kommnr_2020)
+    outputs = json.loads(paths.manifest.read_text())["outputs"]
+    assert "rapport.html" in outputs and "kommuner/0301.html" in outputs

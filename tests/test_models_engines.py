@@ -1,5 +1,5 @@
-"""Cross-engine checks on a simulated panel shaped like ours: statsmodels and pyfixest agree with
-models/ on coefficients (1e-8) and SEs (1e-6, relative), and the Shapley decomposition equals
+"""Cross-engine checks on a simulated panel shaped like ours: statsmodels, pyfixest and linearmodels agree
+with models/ on coefficients (1e-8) and SEs (1e-6, relative), and the Shapley decomposition equals
 brute-force Shapley over refits of every subset with numpy lstsq."""
 from __future__ import annotations
 
@@ -62,6 +62,18 @@ def test_successive_models_match_pyfixest(design, m):
     np.testing.assert_allclose(ours.std_errors, ref.se().to_numpy(), rtol=SE_RTOL)
 
 
+def test_two_way_clustering_by_person_and_municipality_matches_pyfixest(design):
+    pf = pytest.importorskip("pyfixest")
+    frame, names = _pyfixest_frame(design)
+    cols = _model_columns(design, 9)
+    two_way = np.column_stack([design.cluster, design.fe])
+    ours = fit_ols_subsets(design.y, design.X, [cols], cluster=two_way)[0]
+    ref = pf.feols("y ~ " + " + ".join(names[c] for c in cols), data=frame, vcov={"CRV1": "person + kommune"})
+    np.testing.assert_allclose(ours.coef, ref.coef().to_numpy(), rtol=0, atol=COEF_TOL)
+    np.testing.assert_allclose(ours.std_errors, ref.se().to_numpy(), rtol=SE_RTOL)
+    assert ours.df_resid == ref._df_t == len(np.unique(design.fe)) - 1
+
+
 def test_fixed_effects_model_matches_pyfixest(design):
     pf = pytest.importorskip("pyfixest")
     frame, names = _pyfixest_frame(design)
@@ -75,6 +87,22 @@ def test_fixed_effects_model_matches_pyfixest(design):
     alpha = ref.fixef()["C(kommune)"]
     np.testing.assert_allclose(ours.fe_coef, [alpha[str(g)] for g in range(len(ours.fe_coef))],
                                rtol=0, atol=1e-4)
+
+
+def test_fixed_effects_model_matches_linearmodels_absorbing_ls(design):
+    """A third engine: linearmodels' AbsorbingLS absorbs the municipalities by its own method; clustered CR1
+    with debiased=True counts the absorbed levels in K, as we do (not nested in person clusters)."""
+    from linearmodels.iv.absorbing import AbsorbingLS
+
+    ours = fit_absorbed(design.y, design.X, design.fe, cluster=design.cluster, n_clusters=design.n_clusters)
+    exog = pd.DataFrame(design.X, columns=[f"x{j}" for j in range(design.X.shape[1])])
+    exog.insert(0, "const", 1.0)
+    absorb = pd.DataFrame({"kommune": pd.Categorical(design.fe)})
+    ref = AbsorbingLS(pd.Series(design.y), exog, absorb=absorb).fit(
+        cov_type="clustered", clusters=pd.Series(design.cluster), debiased=True)
+    assert ref.df_model == ours.ols.df_k
+    np.testing.assert_allclose(ours.ols.coef, ref.params.to_numpy()[1:], rtol=0, atol=COEF_TOL)
+    np.testing.assert_allclose(ours.ols.std_errors, ref.std_errors.to_numpy()[1:], rtol=SE_RTOL)
 
 
 @pytest.mark.parametrize("normalisation", ["reference", "mean", "mean_over_half"])

@@ -17,6 +17,7 @@ SE_IID = (0.028359, 0.028583)
 SE_FIRM = (0.067013, 0.050596)
 SE_YEAR = (0.023387, 0.033389)
 SE_X_YEAR_FE_FIRM_CLUSTER = 0.050836
+SE_TWO_WAY = (0.065064, 0.053558)
 
 
 @pytest.fixture(scope="module")
@@ -54,3 +55,12 @@ def test_year_fixed_effects_firm_clusters(petersen):
                        terms=["x"], cluster=_codes(petersen["firm"]), vcov="CR1")
     assert not res.fe_nested and res.ols.df_k == 1 + 10
     _close(res.ols.std_errors[0], SE_X_YEAR_FE_FIRM_CLUSTER)
+
+
+def test_two_way_clustered_se_by_firm_and_year(petersen):
+    """Cameron-Gelbach-Miller with a G/(G-1) correction per term: the published two-way values."""
+    two_way = np.column_stack([_codes(petersen["firm"]), _codes(petersen["year"])])
+    res = fit_ols(petersen["y"].to_numpy(), petersen["x"].to_numpy(), terms=["x"], cluster=two_way, vcov="CR1")
+    _close(res.coef, COEF)
+    _close(res.std_errors, SE_TWO_WAY)
+    assert res.df_resid == 10 - 1   # min(G) - 1

@@ -9,7 +9,7 @@ from models.design import Block, block_columns
 from models.fixed_effects import fit_absorbed, normalise_effects
 from models.ols import fit_ols, independent_columns
 from models.second_stage import bivariate_ols, stars
-from models.shapley import shapley_from_values, shapley_values
+from models.shapley import shapley_from_values
 from models.vcov import fe_nested_in_clusters
 
 # x = 0,1,2,3; y = 0,2,1,3.  x̄ = ȳ = 1.5, Sxx = 5, Sxy = 4 → b = 0.8, a = 0.3.
@@ -154,6 +154,7 @@ def test_stars_thresholds():
 def test_shapley_of_a_small_game_by_hand():
     # v({}) = 0, v({0}) = 1, v({1}) = 2, v({0,1}) = 4 → φ0 = (1 + (4-2))/2 = 1.5, φ1 = 2.5
     np.testing.assert_allclose(shapley_from_values(np.array([0.0, 1.0, 2.0, 4.0]), 2), [1.5, 2.5])
-    # a symmetric 3-player majority game: each player gets 1/3
-    phi = shapley_values(lambda s: float(len(s) >= 2), 3)
+    # a symmetric 3-player majority game (v = 1 for coalitions of two or more): each player gets 1/3
+    majority = np.array([float(bin(mask).count("1") >= 2) for mask in range(8)])
+    phi = shapley_from_values(majority, 3)
     np.testing.assert_allclose(phi, [1 / 3] * 3)

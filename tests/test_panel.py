@@ -1,6 +1,9 @@
 """Every panel definition (methods.md §1-4) on the tiny hand-made extract in tests/extracts.py."""
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pandas as pd
 import pytest
 
@@ -207,3 +210,49 @@ def test_a_stata_file_gives_the_same_panel(tiny, tmp_path):
     settings = load_settings(input=tmp_path / "in", work=tmp_path / "work", out=tmp_path / "out")
     build_panel(settings)
     pd.testing.assert_frame_equal(pd.read_parquet(settings.paths.person_year), expected)
+
+
+@pytest.mark.parametrize("fmt", ["sav", "dta", "xpt"])
+def test_spss_stata_and_sas_files_give_the_same_panel(tiny, tmp_path, fmt):
+    """Every table in the format; in SPSS and SAS every number is a double and codes lose no zeros.
+    SAS transport (.xpt) stands in for .sas7bdat, which pyreadstat cannot write: both go through the same
+    reader function, load.load_statistical_file."""
+    from tests.extracts import write_statistical
+
+    _, _, expected = tiny
+    write_statistical(tmp_path / "in", tiny_extract(), fmt=fmt)
+    settings = load_settings(input=tmp_path / "in", work=tmp_path / "work", out=tmp_path / "out")
+    result = build_panel(settings)
+    pd.testing.assert_frame_equal(pd.read_parquet(settings.paths.person_year), expected)
+    assert {Path(info["file"]).suffix for info in result["tables"].values()} == {f".{fmt}"}
+
+
+@pytest.mark.parametrize("table", ["familie", "utdanning"])
+def test_a_header_only_event_table_is_accepted_and_noted(tiny, tmp_path, table):
+
+    tables = tiny_extract()
+    tables[table] = tables[table].iloc[:0]
+    settings, result, panel = build(tmp_path, tables)
+    _, _, full = tiny
+    assert len(panel) == len(full)
+    column = "partner_innvandring" if table == "familie" else "utdanning_innvandring"
+    assert set(panel[column]) == ({0} if table == "familie" else {99})
+    flow = result["flow"]
+    assert flow.rule.iloc[0] == f"empty_{table}" and flow.persons_excluded.iloc[0] == 0
+    assert flow.persons_in.iloc[0] == flow.persons_out.iloc[0] == len(tables["personer"])
+    assert f"empty_{table}" in settings.paths.sample_flow.read_text(encoding="utf-8")
+    events = [json.loads(line) for line in settings.paths.run_log.read_text(encoding="utf-8").splitlines()]
+    assert any(e["event"] == "empty_table" and e["table"] == table for e in events)
+
+
+def test_the_outcome_step_run_again_on_the_exported_panel_gives_it_back_and_moves_the_threshold(tiny):
+    from dataclasses import replace
+
+    from pipeline.panel import redefine_outcomes
+
+    settings, _, panel = tiny
+    pd.testing.assert_frame_equal(redefine_outcomes(panel, settings), panel, check_dtype=False)
+    two_g = redefine_outcomes(panel, replace(settings, employment_threshold_g=2.0))
+    assert (two_g.sysselsatt == (two_g.yrkinnt > 2 * two_g.g)).all()
+    assert (two_g.sysselsatt <= panel.sysselsatt).all() and (two_g.sysselsatt < panel.sysselsatt).any()
+    assert (two_g.arbeid_utdanning == (two_g.sysselsatt | two_g.i_utdanning)).all()

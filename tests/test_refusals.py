@@ -147,3 +147,47 @@ def test_validate_checks_without_writing_outputs(tmp_path):
     assert "personer" in result.stdout
     assert not (tmp_path / "out").exists()
     assert not (tmp_path / "work" / "register.duckdb").exists()
+
+
+@pytest.mark.parametrize("name", ["personer", "bosted", "inntekt", "kommuneendringer", "kommuner_2020",
+                                  "naering_2010"])
+def test_a_header_only_register_or_reference_table_is_refused(tmp_path, name):
+    tables = tiny_extract()
+    tables[name] = tables[name].iloc[:0]
+    result = run_panel(tmp_path, write_extract(tmp_path / "in", tables))
+    assert result.exit_code == EXIT_CODES["empty_table"], result.stderr
+    assert f"{name}.csv" in result.stderr and "header only" in result.stderr
+
+
+@pytest.mark.parametrize("fmt", ["sav", "xpt"])
+@pytest.mark.parametrize("case", ["duplicate person-year", "sex outside code list", "missing required value",
+                                  "person-year without person"])
+def test_spss_and_sas_files_are_refused_like_csv(tmp_path, fmt, case):
+    from tests.extracts import write_statistical
+
+    kind, table, column, change = CASES[case]
+    directory = write_statistical(tmp_path / "in", change(tiny_extract()), fmt=fmt)
+    result = run_panel(tmp_path, directory)
+    assert result.exit_code == EXIT_CODES[kind], result.stderr
+    assert f"{table}.{fmt}" in result.stderr and f"'{column}'" in result.stderr
+
+
+@pytest.mark.parametrize("fmt", ["sav", "xpt"])
+def test_a_fraction_in_an_integer_column_of_a_spss_or_sas_file_is_refused(tmp_path, fmt):
+    from tests.extracts import write_statistical
+
+    tables = tiny_extract()
+    tables["personer"]["foedselsaar"] = tables["personer"]["foedselsaar"].astype(float)
+    tables["personer"].loc[0, "foedselsaar"] = 1980.5
+    result = run_panel(tmp_path, write_statistical(tmp_path / "in", tables, fmt=fmt))
+    assert result.exit_code == EXIT_CODES["wrong_type"], result.stderr
+    assert f"personer.{fmt}" in result.stderr and "'foedselsaar'" in result.stderr and "(R1, 1980.5)" in result.stderr
+
+
+def test_a_sas_data_set_that_cannot_be_read_is_refused(tmp_path):
+    """Not SAS data under a .sas7bdat name: the SAS reader's error becomes a refusal naming the file."""
+    directory = write_extract(tmp_path / "in", {k: v for k, v in tiny_extract().items() if k != "familie"})
+    (directory / "familie.sas7bdat").write_bytes(b"this is no SAS data set\n" * 40)
+    result = run_panel(tmp_path, directory)
+    assert result.exit_code == EXIT_CODES["malformed_file"], result.stderr
+    assert "familie.sas7bdat" in result.stderr and "Traceback" not in result.output
