@@ -124,16 +124,19 @@ def cohort_contributions(person_year: pd.DataFrame, municipalities: list[str], s
 def stability_table(cohorts: pd.DataFrame, *, min_persons: int) -> pd.DataFrame:
     """Per group: the contributions of the two cohorts, over the municipalities releasable in both.
 
-    Reliabilities use the SE of each raw effect (`std_error_raw`): an SE relative to the reference
-    municipality carries that municipality's error, common to all, which adds no spread across them."""
+    Reliabilities use the SE of each contribution relative to the reference municipality (`std_error`),
+    not of the raw effect: the raw effect's SE carries the error of the common level (the slopes and
+    the intercept), which moves every municipality together and adds no spread across them; it would
+    understate the reliabilities and push the corrected correlation above 1. The reference's own
+    error, also common to all, remains (small where the reference is large)."""
     first, second = COHORTS
     rows = []
     for gruppe in estimate.GROUPS:
         a = cohorts.loc[(cohorts["gruppe"] == gruppe) & (cohorts["kohort"] == first)].set_index("kommnr_2020")
         b = cohorts.loc[(cohorts["gruppe"] == gruppe) & (cohorts["kohort"] == second)].set_index("kommnr_2020")
         both = a.index[(a["n_persons"] >= min_persons)].intersection(b.index[b["n_persons"] >= min_persons])
-        result = contribution_stability(a.loc[both, "estimate"], a.loc[both, "std_error_raw"],
-                                        b.loc[both, "estimate"], b.loc[both, "std_error_raw"])
+        result = contribution_stability(a.loc[both, "estimate"], a.loc[both, "std_error"],
+                                        b.loc[both, "estimate"], b.loc[both, "std_error"])
         rows.append({"gruppe": gruppe, "n_municipalities": result.n_municipalities,
                      "correlation": result.correlation, f"reliability_{first}": result.reliability_first,
                      f"reliability_{second}": result.reliability_second, "corrected": result.corrected,

@@ -95,6 +95,22 @@ def contribution_items(rel: Releasable, *, words: dict) -> list[dict]:
     return items
 
 
+def robustness_items(rel: Releasable, *, words: dict, options: PageOptions) -> list[dict]:
+    """The robustness figure, the cohort scatter and the stability table, those present in OUT."""
+    items = []
+    for stem, key in (("robustness", "robustness_figure"), ("kommunebidrag_kohorter", "robustness_cohorts")):
+        if stem in rel.figures:
+            items.append({"id": stem, "label": "", "caption": words[key], "image": data_uri(rel.figures[stem]),
+                          "table": None, "absent": ""})
+    stability = rel.table("contribution_stability")
+    if stability is not None:
+        items.append({"id": "contribution_stability", "label": "", "caption": words["robustness_stability"],
+                      "image": None, "absent": "",
+                      "table": tables.frame_table(stability, table_id="contribution_stability",
+                                                  language=options.language, marker=options.marker)})
+    return items
+
+
 def released_counts(rel: Releasable, *, words: dict, marker: str) -> list[str]:
     frame = rel.table("kommunebidrag")
     if frame is None:
@@ -180,6 +196,7 @@ def report_page(rel: Releasable, *, options: PageOptions, configuration: dict, r
         "contributions": contribution_items(rel, words=words),
         "released_counts": released_counts(rel, words=words, marker=options.marker),
         "cards_present": True,
+        "robustness": robustness_items(rel, words=words, options=options),
         "comparison": tables.frame_table(comparison, table_id="report_comparison", language=options.language,
                                          marker=options.marker) if comparison is not None else None,
         "choices": choices(configuration, words=words),
