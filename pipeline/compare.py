@@ -197,14 +197,14 @@ def _number(value: float) -> str:
     return f"{value:.3g}" if abs(value) < 1 else f"{value:.2f}".rstrip("0").rstrip(".")
 
 
-def markdown(comparison: pd.DataFrame, *, out_dir: str) -> str:
+def markdown(comparison: pd.DataFrame) -> str:
     """The comparison as a Markdown report: counts by status, then one table row per number."""
     counts = comparison["status"].value_counts()
     judged = comparison.loc[comparison["status"] != "info"]
     lines = [
         "# This run beside the published report (Brekke et al. 2024, chapter 3)",
         "",
-        f"Output directory: `{out_dir}`. Published numbers: `reference_data/report_numbers.csv` (location = line in "
+        "Published numbers: `reference_data/report_numbers.csv` (location = line in "
         "`../shared/spec/report/chapter3_and_appendix1.no.txt`).",
         "",
         f"{len(judged)} judged: " + ", ".join(f"{counts.get(s, 0)} {s}" for s in ("within", "outside", "missing"))
@@ -242,7 +242,7 @@ def run(settings: Settings, *, published_path: Path = PUBLISHED_NUMBERS) -> list
     tables = read_tables(paths.tables, sorted(published["output"].unique()))
     comparison = compare(published, tables, marker=settings.suppression_marker)
     written = [write_csv(comparison, paths.report_comparison_csv, float_format="%.6g"),
-               write_text(markdown(comparison, out_dir=str(paths.out)), paths.report_comparison_md)]
+               write_text(markdown(comparison), paths.report_comparison_md)]
     counts = comparison["status"].value_counts().to_dict()
     record(paths.run_log, STAGE, "done", **{status: int(counts.get(status, 0)) for status in STATUSES})
     return written
