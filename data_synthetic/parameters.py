@@ -36,12 +36,12 @@ MUNICIPAL = {
     "immigrant_mean": 0.055, "immigrant_zc": 0.012, "immigrant_spread": 0.02,
     "benefit_sd": 0.25,
     # immigrants of the 2010 stock with a refugee-related reason: logit-normal around this share
-    "stock_refugee_share": 0.28, "stock_refugee_sd": 1.1,
+    "stock_refugee_share": 0.12, "stock_refugee_sd": 1.1,
 }
 NONREFUGEE_HIGHER_EDUCATION = 0.20            # share of non-refugee immigrants with higher education
 # settlement of resettled and asylum refugees (and family migrants without an anchor): weight
 # size^power * exp(propensity); a share of municipalities, smaller ones more often, settles none of a category
-SETTLEMENT = {"power": {"overforing": 0.8, "asyl": 0.8, "familie": 0.8},
+SETTLEMENT = {"power": {"overforing": 0.74, "asyl": 0.74, "familie": 0.74},
               "declines": {"overforing": 0.11, "asyl": 0.015, "familie": 0.10}, "decline_noise": 0.6}
 FAMILIE_ANCHOR_MALE_WEIGHT = 1.5              # a male single refugee is this much likelier to be joined
 FAMILIE_ANCHOR_YEARS = 2.0                    # ... and one who arrived y years ago by exp(-y / this)
@@ -148,7 +148,7 @@ P_MIN, P_MAX = 0.02, 0.98
 CHARACTERISTICS_YEAR = 2017     # as [municipality] characteristics_year in config/default.toml
 CONTRIBUTION_MAX_BOTID = 9      # as [study] max_botid_contributions
 MUNICIPALITY_EFFECTS = {
-    "sd_u": {"overforing": 7.0, "asyl": 8.0, "familie": 3.5},
+    "sd_u": {"overforing": 7.8, "asyl": 8.9, "familie": 5.0},
     "common_share": 1.0,
     "size_power": 0.45,
     "person_bands": (10, 30, 100),   # u orthogonal to the characteristics within bands of persons per municipality
