@@ -133,8 +133,7 @@ def regression_sample(
     return sample.loc[complete], int((~complete).sum())
 
 
-def _sorted_levels(values: pd.Series) -> list:
-    levels = pd.unique(values.to_numpy())
+def _sorted_levels(levels: list) -> list:
     try:
         return sorted(levels, key=float)
     except (TypeError, ValueError):
@@ -159,13 +158,17 @@ def block_columns(values: pd.Series, block: Block) -> tuple[np.ndarray, list[str
     if block.kind == "quadratic":
         x = values.to_numpy(dtype=np.float64)
         return np.column_stack([x, x * x]), [block.column, f"{block.column}^2"], None
-    levels = _sorted_levels(values)
+    # factorize works on the column as stored (Arrow strings are dictionary-encoded, not copied to objects)
+    first_seen_codes, uniques = pd.factorize(values)
+    uniques = list(uniques)
+    levels = _sorted_levels(uniques)
     if not levels:
         return np.empty((len(values), 0)), [], None
     matches = [i for i, lv in enumerate(levels) if block.reference is not None and _same_level(lv, block.reference)]
     ref_index = matches[0] if matches else 0
     other_codes = np.array([i for i in range(len(levels)) if i != ref_index], dtype=np.int64)
-    codes = pd.Categorical(values.to_numpy(), categories=levels).codes
+    sorted_position = np.array([levels.index(u) for u in uniques], dtype=np.int64)
+    codes = np.where(first_seen_codes >= 0, sorted_position[np.maximum(first_seen_codes, 0)], -1)
     dummies = (codes[:, None] == other_codes[None, :]).astype(np.float64)
     names = [f"{block.column}[{_level_label(levels[i])}]" for i in other_codes]
     return dummies, names, levels[ref_index]

@@ -278,6 +278,7 @@ def empirical_bayes(
     kappa: float | None = None,
     variance_covariates: np.ndarray | None = None,
     variance_link: VarianceLink = "log",
+    intervals: bool = True,
 ) -> EmpiricalBayes:
     """Shrink `estimate` (σ = `std_error`) toward covariates'δ; module docstring for the formulas.
 
@@ -337,7 +338,7 @@ def empirical_bayes(
     half = nan.copy()
     ncov = nan.copy()
     finite_m2 = used & np.isfinite(m2)
-    if finite_m2.any():
+    if intervals and finite_m2.any():   # intervals=False: point estimates only (robust CIs NaN)
         half[finite_m2] = critical_values(m2[finite_m2], kappa=mom.kappa, alpha=alpha) * shrink[finite_m2] * s[finite_m2]
         ncov[finite_m2] = parametric_noncoverage(m2[finite_m2], kappa=mom.kappa, alpha=alpha)
     z = stats.norm.ppf(1 - alpha / 2)
@@ -393,6 +394,7 @@ def shrink_contributions(
     characteristics: pd.DataFrame | None = None,
     alpha: float = 0.10,
     variance_by_size: bool = True,
+    intervals: bool = True,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Empirical-Bayes columns for kommunebidrag, per `gruppe`, from the releasable municipalities only.
 
@@ -439,7 +441,7 @@ def shrink_contributions(
         X = np.column_stack([np.ones(len(part)), ln_persons, *(part[c].to_numpy(dtype=np.float64) for c in names)])
         Z = X[:, :2] if variance_by_size else None
         result = empirical_bayes(part["estimate"].to_numpy(dtype=np.float64), se, X, use=released, alpha=alpha,
-                                 variance_covariates=Z)
+                                 variance_covariates=Z, intervals=intervals)
         out.loc[rows, "eb_estimate"] = result.estimate
         out.loc[rows, "eb_std_error"] = result.std_error
         out.loc[rows, "eb_ci_low"] = result.ci_low
@@ -456,7 +458,7 @@ def shrink_contributions(
             "mu2": result.moments.mu2, "mu2_uncorrected": result.moments.mu2_uncorrected,
             "kappa": result.moments.kappa, "kappa_uncorrected": result.moments.kappa_uncorrected,
             "pooled_variance": s2, "pooled_within_person_correlation": rho,
-            "max_parametric_noncoverage": float(np.nanmax(result.parametric_noncoverage)),
+            "max_parametric_noncoverage": float(np.nanmax(result.parametric_noncoverage)) if intervals else np.nan,
             "alpha": alpha, "note": "",
         })
     return out, pd.DataFrame(summary)

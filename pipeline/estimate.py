@@ -269,10 +269,11 @@ RELEASED_CONTRIBUTION_COLUMNS = ["gruppe", "kommnr_2020", "estimate", "std_error
                                  "normalisation", *EB_COLUMNS, *RANK_COLUMNS]
 
 
-def add_shrinkage(full: pd.DataFrame, *, min_persons: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+def add_shrinkage(full: pd.DataFrame, *, min_persons: int, intervals: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
     """kommunebidrag with the empirical-Bayes columns (models/shrinkage.py, prior from the releasable
-    municipalities only) and the prior's parameters per group."""
-    eb, summary = shrink_contributions(full, min_persons=min_persons)
+    municipalities only) and the prior's parameters per group; `intervals=False` leaves the robust
+    intervals out (NaN), for callers that use the point estimates only."""
+    eb, summary = shrink_contributions(full, min_persons=min_persons, intervals=intervals)
     out = full.reset_index(drop=True)
     for column in (*EB_COLUMNS, "eb_shrinkage", "eb_prior_mean", "eb_se_used"):
         out[column] = eb[column].to_numpy()

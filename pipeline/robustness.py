@@ -85,7 +85,7 @@ def variant_statistics(variant: str, person_year: pd.DataFrame, characteristics:
         samples.contributions, municipalities=municipalities, normalisation=settings.normalisation,
         reference=settings.reference_municipality, min_persons_municipality=settings.min_persons_municipality,
         min_persons=settings.min_persons, outcome=settings.outcome, with_ranks=False)
-    full, _ = estimate.add_shrinkage(full, min_persons=settings.min_persons)
+    full, _ = estimate.add_shrinkage(full, min_persons=settings.min_persons, intervals=False)   # SDs only
     used, _ = estimate.second_stage_municipalities(full, characteristics, min_persons=settings.min_persons)
     slopes = second_stage(used[["gruppe", "kommnr_2020", "estimate"]], characteristics,
                           names=SLOPES).set_index(["characteristic", "gruppe"])

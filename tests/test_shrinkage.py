@@ -193,6 +193,10 @@ def test_shrink_contributions_uses_only_releasable_municipalities():
     assert first.loc[persons < 30, "eb_estimate"].isna().all()
     assert first.loc[persons >= 30, ["eb_estimate", "eb_ci_low", "eb_ci_high"]].notna().all().all()
     assert summary.loc[0, "n_municipalities"] == 60
+    points, _ = shrink_contributions(frame, min_persons=30, intervals=False)   # the robustness stage's call
+    pd.testing.assert_series_equal(points["eb_estimate"], first["eb_estimate"])
+    pd.testing.assert_series_equal(points["eb_std_error"], first["eb_std_error"])
+    assert points[["eb_ci_low", "eb_ci_high"]].isna().all().all()
 
 
 # --- size-dependent prior variance (moment independence relaxed) ----------------------------------
