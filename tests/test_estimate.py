@@ -11,28 +11,20 @@ from models.second_stage import bivariate_ols
 from models.simulate import MUNICIPALITY_SLOPE, PLANTED, simulate_panel
 from pipeline import estimate
 from pipeline.disclosure_check import run as disclosure_check
-from pipeline.config import load_settings
 from pipeline.disclosure import Policy
 from pipeline.schema import MUNICIPALITY_YEAR, PERSON_YEAR
-
-
-def _settings(tmp_path, person_year, municipality_year, **overrides):
-    settings = load_settings(input=tmp_path / "input", work=tmp_path / "work", out=tmp_path / "out", **overrides)
-    settings.paths.panel_dir.mkdir(parents=True, exist_ok=True)
-    person_year.to_parquet(settings.paths.person_year, index=False)
-    municipality_year.to_parquet(settings.paths.municipality_year, index=False)
-    return settings
+from tests.panels import settings_with_panel, small_panel
 
 
 @pytest.fixture(scope="module")
 def simulated():
-    return simulate_panel(6000, n_municipalities=60, seed=11)
+    return small_panel()
 
 
 @pytest.fixture(scope="module")
 def stage_run(simulated, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("estimate")
-    settings = _settings(tmp, *simulated)
+    settings = settings_with_panel(tmp, *simulated)
     return settings, estimate.run(settings)
 
 
@@ -145,7 +137,7 @@ def test_tables_3_2_and_3_3(stage_run):
 
 
 def test_mean_normalisation_and_missing_reference(simulated, tmp_path):
-    settings = _settings(tmp_path / "mean", *simulated, normalisation="mean")
+    settings = settings_with_panel(tmp_path / "mean", *simulated, normalisation="mean")
     estimate.run(settings)
     full = pd.read_parquet(settings.paths.estimates_dir / "kommunebidrag_full.parquet")
     assert (full["normalisation"] == "mean").all()
@@ -153,7 +145,7 @@ def test_mean_normalisation_and_missing_reference(simulated, tmp_path):
     assert (full["n_persons"] < settings.min_persons).any()
     # mean zero over the released municipalities, so the suppressed ones cannot be summed back
     np.testing.assert_allclose(releasable.groupby("gruppe")["estimate"].mean(), 0.0, atol=1e-9)
-    bad = _settings(tmp_path / "bad", *simulated, reference_municipality="9999")
+    bad = settings_with_panel(tmp_path / "bad", *simulated, reference_municipality="9999")
     with pytest.raises(ValueError, match="'9999'.*reference_municipality.*mean"):
         estimate.run(bad)
 
@@ -165,7 +157,7 @@ def test_a_small_reference_municipality_falls_back_to_the_mean_normalisation(sim
     persons = person_year.groupby(["kategori", "bosettingskommune"])["lopenr"].nunique()
     small = persons.loc["overforing"]
     reference = str(small[small.between(1, 29)].index[0])   # few resettled refugees there, more of the others
-    settings = _settings(tmp_path, person_year, municipality_year, reference_municipality=reference)
+    settings = settings_with_panel(tmp_path, person_year, municipality_year, reference_municipality=reference)
     estimate.run(settings)
     full = pd.read_parquet(settings.paths.estimates_dir / "kommunebidrag_full.parquet")
     used = full.groupby("gruppe")["normalisation"].first()

@@ -14,12 +14,12 @@ import pytest
 from scipy import stats
 
 from data_synthetic.generate import run as generate
-from models.design import INDIVIDUAL_BLOCKS, MUNICIPALITY_FE, build_design, regression_sample
+from models.design import INDIVIDUAL_BLOCKS, MUNICIPALITY_FE, build_design
 from models.fixed_effects import fit_absorbed
 from models.ranks import rank_table, ranks_descending
 from models.second_stage import characteristics_frame
 from pipeline import estimate
-from pipeline.config import CATEGORIES, load_settings
+from pipeline.config import load_settings
 from pipeline.register import build_panel
 
 SCALE, SEED = 0.2, 11
@@ -68,10 +68,7 @@ def fe_model(run):
     only by the documented clipping of p to [0.02, 0.98]."""
     settings, truth = run
     person_year = pd.read_parquet(settings.paths.person_year)
-    blocks = tuple(b.column for b in INDIVIDUAL_BLOCKS)
-    sample, _ = regression_sample(person_year, min_age=settings.min_age, max_age=settings.max_age,
-                                  max_botid=settings.max_botid_contributions, categories=CATEGORIES,
-                                  require=(*blocks, MUNICIPALITY_FE))
+    sample = estimate.model_samples(person_year, settings).contributions   # as the estimate stage
     design = build_design(sample, INDIVIDUAL_BLOCKS, fe_column=MUNICIPALITY_FE)
     probability = expected_clipped(planted_index(sample, truth), truth["sd_person"])
     fits = {name: fit_absorbed(y, design.X, design.fe, terms=design.terms, fe_levels=design.fe_levels,
@@ -195,10 +192,7 @@ def test_rank_sets_cover_the_planted_ranks(run):
     ranks of (nearly) all released municipalities of the largest group (asylum seekers)."""
     settings, truth = run
     person_year = pd.read_parquet(settings.paths.person_year)
-    blocks = tuple(b.column for b in INDIVIDUAL_BLOCKS)
-    sample, _ = regression_sample(person_year, min_age=settings.min_age, max_age=settings.max_age,
-                                  max_botid=settings.max_botid_contributions, categories=CATEGORIES,
-                                  require=(*blocks, MUNICIPALITY_FE))
+    sample = estimate.model_samples(person_year, settings).contributions   # as the estimate stage
     sample = estimate.contribution_sample(sample, "asyl", min_persons_municipality=settings.min_persons_municipality)
     design = build_design(sample, INDIVIDUAL_BLOCKS, fe_column=MUNICIPALITY_FE)
     res = fit_absorbed(design.y, design.X, design.fe, terms=design.terms, fe_levels=design.fe_levels,

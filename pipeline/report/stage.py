@@ -56,13 +56,19 @@ def number_label(item: str, words: dict) -> str:
     return ""
 
 
+def page_item(item_id: str, caption: str, *, label: str = "", image: str | None = None,
+              table: tables.HtmlTable | None = None, absent: str = "") -> dict:
+    """One figure or table of the page, as the template's `item` macro reads it."""
+    return {"id": item_id, "label": label, "caption": caption, "image": image, "table": table, "absent": absent}
+
+
 def report_item(rel: Releasable, item: str, *, text: dict, options: PageOptions, years: dict) -> dict:
     """One figure (embedded PNG) or table (HTML) with its number and caption; `absent` when not in OUT."""
     lang, marker = options.language, options.marker
     words = text["words"][lang]
     caption = text["captions"][lang][item].format(**years)
     label = "" if item == "fig3_15_table" else number_label(item, words)
-    base = {"id": item, "label": label, "caption": caption, "image": None, "table": None, "absent": ""}
+    base = page_item(item, caption, label=label)
     if item.startswith("fig3_") and item != "fig3_15_table":
         if item in rel.figures:
             return {**base, "image": data_uri(rel.figures[item])}
@@ -90,8 +96,7 @@ def contribution_items(rel: Releasable, *, words: dict) -> list[dict]:
         kind = "caterpillar" if "caterpillar" in stem else "funnel"
         group = next((g for g in ("overforing", "asyl", "familie", "alle") if g in stem), "")
         caption = words[f"contribution_{kind}"] + (f" – {words[f'group_{group}']}" if group else "")
-        items.append({"id": stem, "label": "", "caption": caption, "image": data_uri(rel.figures[stem]),
-                      "table": None, "absent": ""})
+        items.append(page_item(stem, caption, image=data_uri(rel.figures[stem])))
     return items
 
 
@@ -100,14 +105,12 @@ def robustness_items(rel: Releasable, *, words: dict, options: PageOptions) -> l
     items = []
     for stem, key in (("robustness", "robustness_figure"), ("kommunebidrag_kohorter", "robustness_cohorts")):
         if stem in rel.figures:
-            items.append({"id": stem, "label": "", "caption": words[key], "image": data_uri(rel.figures[stem]),
-                          "table": None, "absent": ""})
+            items.append(page_item(stem, words[key], image=data_uri(rel.figures[stem])))
     stability = rel.table("contribution_stability")
     if stability is not None:
-        items.append({"id": "contribution_stability", "label": "", "caption": words["robustness_stability"],
-                      "image": None, "absent": "",
-                      "table": tables.frame_table(stability, table_id="contribution_stability",
-                                                  language=options.language, marker=options.marker)})
+        items.append(page_item("contribution_stability", words["robustness_stability"],
+                               table=tables.frame_table(stability, table_id="contribution_stability",
+                                                        language=options.language, marker=options.marker)))
     return items
 
 
