@@ -42,6 +42,7 @@ def say(message: str) -> None:
 def guarded(step):
     """Run a command's work; turn a refusal or a stop into its one-paragraph message and its exit code."""
     import duckdb
+    import pyarrow
 
     from pipeline.errors import RunError
 
@@ -61,6 +62,9 @@ def guarded(step):
             f"configuration or free disk space in the work directory, where DuckDB spills. "
             f"Earlier outputs are untouched.")
         raise typer.Exit(EXIT_CODES["resources"]) from exc
+    except pyarrow.ArrowInvalid as exc:   # a WORK or OUT file another program or a killed run left broken
+        say(f"Unreadable file: {' '.join(str(exc).split())} Run the stage that writes it again.")
+        raise typer.Exit(EXIT_CODES["malformed_file"]) from exc
     except (OSError, duckdb.IOException) as exc:
         say(f"File system error: {exc}. Check that the directories exist, are writable and have free space.")
         raise typer.Exit(EXIT_CODES["file_system"]) from exc

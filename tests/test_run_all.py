@@ -26,6 +26,7 @@ def invoke(tmp_path, *args):
     ("manifest", "sample_flow.csv is missing:", "run `panel` first"),
     ("disclosure-check", "panel/person_year.parquet is missing:", "run `panel` first"),
     ("report", "manifest.json is missing (and 1 more", "run `manifest` and `estimate` first"),
+    ("robustness", "panel/person_year.parquet is missing (and 1 more", "run `panel` first"),
 ])
 def test_a_stage_on_an_empty_work_and_out_names_what_is_missing_in_one_line(tmp_path, command, missing, makers):
     result = invoke(tmp_path, command)
@@ -34,6 +35,19 @@ def test_a_stage_on_an_empty_work_and_out_names_what_is_missing_in_one_line(tmp_
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, lines
     assert lines[0].startswith(f"`{command}` cannot start: ") and missing in lines[0] and makers in lines[0]
+
+
+@pytest.mark.parametrize("command", ["estimate", "robustness"])
+def test_a_broken_work_file_is_one_line_naming_it(tmp_path, command):
+    panel = tmp_path / "work" / "panel"
+    panel.mkdir(parents=True)
+    for name in ("person_year.parquet", "municipality_year.parquet"):
+        (panel / name).write_text("not parquet\n", encoding="utf-8")   # as a killed copy could leave it
+    result = invoke(tmp_path, command)
+    assert result.exit_code == EXIT_CODES["malformed_file"], result.output
+    assert isinstance(result.exception, SystemExit)  # no traceback
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Unreadable file: ") and "person_year.parquet" in lines[0], lines
 
 
 def test_figures_names_only_the_command_still_to_run(tmp_path):
