@@ -18,6 +18,8 @@ from pipeline.contract import (
     BIGINT, BOOL, CODE_LISTS, DATE, FILE_SUFFIXES, INT, STRING, TABLES, Table,
 )
 from pipeline.errors import ContractError
+from pipeline.person_index import PersonIndex, key_screens
+from pipeline import person_index
 
 # Codes with a fixed width: numeric source columns are left-padded with zeros.
 CODE_WIDTHS = {"kommnr": 4, "kommnr_2020": 4, "fodeland": 3, "landbakgrunn": 3}
@@ -217,8 +219,11 @@ def cast_expression(column: str, target: str, source_type: str, *, trim: bool = 
     return f"try_cast({value} as {target})"
 
 
-def stage_table(con: duckdb.DuckDBPyConnection, table: Table, path: Path, source_types: dict[str, str]) -> int:
-    """Create stg_<table> by renaming and casting; refuse wrong types, missing values and empty tables."""
+def stage_table(con: duckdb.DuckDBPyConnection, table: Table, path: Path, source_types: dict[str, str],
+                persons: PersonIndex | None = None) -> dict[str, int]:
+    """Create stg_<table> by renaming and casting; refuse wrong types, missing values, empty tables and
+    duplicate keys. Return its rows and, for a yearly table (screened against `persons`), how many rows
+    may belong to a person missing from personer (check_integrity refuses them)."""
     try:
         n_rows = con.execute(f"select count(*) from raw_{table.name}").fetchall()[0][0]
     except duckdb.Error as exc:
@@ -239,9 +244,15 @@ def stage_table(con: duckdb.DuckDBPyConnection, table: Table, path: Path, source
         if column not in table.nullable:
             checks.append(("missing_value", column, f"{raw} is null"))
     aggregates = [f"count(*) filter (where {cond})" for *_, cond in checks]
-    if table.key:  # a screen on 64-bit key hashes; a possible duplicate runs the exact query
+    source = f"raw_{table.name}"
+    screened = table.yearly and persons is not None
+    if screened:  # bitmaps of persons and person-years (pipeline/person_index.py)
+        source = persons.attach(source, casts["lopenr"])
+        aggregates += key_screens(persons, casts["lopenr"], casts["aar"], FIRST_PLAUSIBLE_YEAR)
+    elif table.key:  # a screen on 64-bit key hashes; a possible duplicate runs the exact query
         aggregates.append(f"count(*) - count(distinct hash({', '.join(quote(k) for k in table.key)}))")
-    counts = con.execute(f"select {', '.join(aggregates)} from raw_{table.name}").fetchall()[0] if aggregates else ()
+    counts = con.execute(f"select {', '.join(aggregates)} from {source}").fetchall()[0] if aggregates else ()
+    counts = [count or 0 for count in counts]  # aggregates of no rows are null
     for (kind, column, condition), count in zip(checks, counts):
         if count:
             examples = con.execute(f"select {key_cols}, {quote(column)} from raw_{table.name} "
@@ -254,9 +265,12 @@ def stage_table(con: duckdb.DuckDBPyConnection, table: Table, path: Path, source
     # Parquet is read again where it is used (fast, columnar); text formats are parsed once into a table
     kind = "temp view" if path.suffix == ".parquet" else "table"
     con.execute(f"create or replace {kind} stg_{table.name} as select {select} from raw_{table.name}")
-    if table.key and counts[-1]:
+    unknown_persons = sum(counts[len(checks):len(checks) + 2]) if screened else 0
+    if table.key and (any(counts[len(checks):]) if screened else counts[-1]):
         refuse_duplicates(con, table, path)
-    return n_rows
+    if screened:
+        con.execute(f"create or replace temp view keyed_{table.name} as {persons.keyed(f'stg_{table.name}')}")
+    return {"rows": n_rows, "unknown_persons": unknown_persons}
 
 
 def refuse_duplicates(con: duckdb.DuckDBPyConnection, table: Table, path: Path) -> None:
@@ -280,8 +294,11 @@ def refuse_if_any(con, sql: str, *, kind: str, file: Path, column: str, detail: 
         raise ContractError(kind, file=file, column=column, count=count, examples=examples, detail=detail)
 
 
-def check_integrity(con: duckdb.DuckDBPyConnection, settings: Settings, files: dict[str, Path]) -> None:
-    """The contract's refusal list beyond types: keys, code lists, dates, references, municipality codes."""
+def check_integrity(con: duckdb.DuckDBPyConnection, settings: Settings, files: dict[str, Path],
+                    unknown_persons: dict[str, int]) -> None:
+    """The contract's refusal list beyond types: keys, code lists, dates, references, municipality codes.
+
+    A yearly table is joined to personer only where stage_table's screen found a lopenr it lacks."""
     for (name, column), allowed in CODE_LISTS.items():
         listed = ", ".join(sql_string(a) for a in allowed)
         refuse_if_any(
@@ -313,7 +330,7 @@ def check_integrity(con: duckdb.DuckDBPyConnection, settings: Settings, files: d
                 kind="year_outside_study", file=path, column="aar",
                 detail=f"have a year that no register can hold (outside {FIRST_PLAUSIBLE_YEAR}-{today.year}); "
                        f"shown as (aar, rows)")
-        if TABLES[name].yearly:
+        if TABLES[name].yearly and unknown_persons[name]:
             refuse_if_any(
                 con, f"select t.lopenr, t.aar from stg_{name} t anti join stg_personer p using (lopenr) "
                      f"order by t.lopenr, t.aar",
@@ -347,13 +364,19 @@ def run(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict[str, dict]:
     """
     files: dict[str, Path] = {}
     rows: dict[str, dict] = {}
+    unknown_persons: dict[str, int] = {}
+    persons = None  # personer comes first; the yearly tables are screened against its index
     for table in TABLES.values():
         found = register_raw(con, settings, table)
         if found is None:
             continue
         path, source_types = found
         files[table.name] = path
-        rows[table.name] = {"file": str(path), "rows": stage_table(con, table, path, source_types)}
+        staged = stage_table(con, table, path, source_types, persons)
+        rows[table.name] = {"file": str(path), "rows": staged["rows"]}
+        unknown_persons[table.name] = staged["unknown_persons"]
+        if table.name == "personer":
+            persons = person_index.build(con)
     load_grunnbelop(con, settings, files)
-    check_integrity(con, settings, files)
+    check_integrity(con, settings, files, unknown_persons)
     return rows

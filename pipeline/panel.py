@@ -61,7 +61,7 @@ def run(con: duckdb.DuckDBPyConnection, settings: Settings, *, empty_tables: tup
     run_sql(con, "33_person_year.sql")
     exclusions = query_sql(con, "32_sample_flow.sql")
     persons_in = con.execute("select count(*) from stg_personer").fetchall()[0][0]
-    person_years_in = con.execute("select count(*) from harmonised_bosted").fetchall()[0][0]
+    person_years_in = con.execute("select getvariable('harmonised_rows')").fetchall()[0][0]
     window = "alder between getvariable('min_age') and getvariable('max_age')"
     rows_outside_age = con.execute(f"select count(*) from person_year where not ({window})").fetchall()[0][0]
     persons_outside_age = con.execute(

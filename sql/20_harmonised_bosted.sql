@@ -1,16 +1,18 @@
--- Residence on 1 January of each study year, in the 2020 municipality structure (methods.md §4).
--- A code without a crosswalk row for its year keeps kommnr_2020 null; the harmonise stage refuses it.
--- A table of the database file, not a temporary one: at national scale it is larger than DuckDB's memory
--- limit, and blocks on disk can be evicted where temporary ones made the municipality stage run out.
-create or replace table harmonised_bosted as
+-- Residence on 1 January of each study year, in the 2020 municipality structure (methods.md §4), with the
+-- person index pid (pipeline/person_index.py). A code without a crosswalk row for its year keeps
+-- kommnr_2020 null; the harmonise stage refuses it.
+-- A view, never stored: at national scale the rows outgrow DuckDB's memory limit, and each later use
+-- (the checks below, the residence of the refugees, the municipality counts) reads the register once.
+create or replace temp view harmonised_bosted as
 with bosted as (
-    select lopenr, aar, kommnr
-    from stg_bosted
+    select pid, lopenr, aar, kommnr
+    from keyed_bosted
     where aar between getvariable('first_year') and getvariable('last_year')
 ),
 
 final as (
     select
+        bosted.pid,
         bosted.lopenr,
         bosted.aar,
         bosted.kommnr,

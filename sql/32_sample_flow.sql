@@ -27,7 +27,7 @@ person_level as (
     select
         'not_refugee_category' as rule,
         (select count(*) from refugee_candidates where kategori is null) as persons,
-        (select count(*) from harmonised_bosted) - (select coalesce(sum(n_rows), 0) from category_rows)
+        getvariable('harmonised_rows') - (select coalesce(sum(n_rows), 0) from category_rows)  -- set by harmonise
             as person_years
 ),
 

@@ -1,4 +1,6 @@
--- Municipality characteristics, part 3 of 3: everything per 2020 municipality and study year.
+-- Municipality characteristics, part 5: everything per 2020 municipality and study year. The population
+-- and working-age shares (municipality_population, municipality_working_age) are counted from sql/40-43
+-- by pipeline/municipalities.py.
 create or replace table municipality_year as
 with settled_study_population as (
     select
@@ -68,4 +70,3 @@ select * from final;
 
 drop table municipality_population;
 drop table municipality_working_age;
-drop view residents;
