@@ -9,6 +9,9 @@ sql/40-43 select what is read; sql/44 assembles municipality_year.
 """
 from __future__ import annotations
 
+import contextlib
+import queue
+import threading
 from collections.abc import Iterator
 
 import duckdb
@@ -47,11 +50,36 @@ def run(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict[str, int]:
 
 
 def batches(con: duckdb.DuckDBPyConnection, name: str) -> Iterator[dict[str, np.ndarray]]:
-    """The rows of the query in sql/<name>, a batch of numpy arrays at a time."""
+    """The rows of the query in sql/<name>, a batch of numpy arrays at a time. DuckDB reads the next
+    batches in a thread of its own while the caller counts this one."""
     reader = con.sql((SQL_DIR / name).read_text(encoding="utf-8")).to_arrow_reader(BATCH_ROWS)
-    for batch in reader:
-        yield {field.name: column.to_numpy(zero_copy_only=False)
-               for field, column in zip(batch.schema, batch.columns)}
+    ready: queue.Queue = queue.Queue(maxsize=2)
+    stop = threading.Event()
+
+    def read() -> None:
+        try:
+            for batch in reader:
+                if stop.is_set():
+                    break
+                ready.put(batch)
+            ready.put(None)
+        except BaseException as exc:  # raised again in the caller's thread
+            ready.put(exc)
+
+    thread = threading.Thread(target=read, daemon=True)
+    thread.start()
+    try:
+        while (batch := ready.get()) is not None:
+            if isinstance(batch, BaseException):
+                raise batch
+            yield {field.name: column.to_numpy(zero_copy_only=False)
+                   for field, column in zip(batch.schema, batch.columns)}
+    finally:  # a caller that stops early: let the reader finish before the connection is used again
+        stop.set()
+        while thread.is_alive():
+            with contextlib.suppress(queue.Empty):
+                ready.get(timeout=0.1)
+        thread.join()
 
 
 # A person's background in one byte: the flags below and, in bits 4-6, the region (0: none, else 1 + its index
