@@ -5,7 +5,8 @@ person-years at national scale, each with their person's attributes, and those a
 income and education. In SQL those are hash joins of registers of that size. Here each register is read
 once, a batch at a time, by the dense person index pid (pipeline/person_index.py): a person's attributes
 are an array lookup, and a resident's income and education are found through a slot per person-year.
-sql/40-43 select what is read; sql/44 assembles municipality_year.
+The same pass keeps the rows of the persons the panel looks up (sql/28, sql/29), so that the panel
+stage reads no whole register. sql/40-43 select what is read; sql/44 assembles municipality_year.
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import contextlib
 import queue
 import threading
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import duckdb
 import numpy as np
@@ -27,18 +29,12 @@ WORKING_AGE = (30, 59)
 REGIONS = ("europa", "afrika", "asia", "nord_amerika", "latin_amerika", "oseania")
 
 
-def run(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict[str, int]:
-    """Build `municipality_year` from the whole population; return its size."""
-    con.execute("create or replace temp table municipality_index as select kommnr_2020, "
-                "(row_number() over (order by kommnr_2020) - 1)::integer as municipality_index "
-                "from stg_kommuner_2020")
+def run(con: duckdb.DuckDBPyConnection, settings: Settings, counts: RegisterCounts) -> dict[str, int]:
+    """Build `municipality_year` from the counts of read_registers and the panel's tables; return its size."""
     municipalities = [r[0] for r in con.execute(
         "select kommnr_2020 from municipality_index order by municipality_index").fetchall()]
     years = np.arange(settings.first_year, settings.last_year + 1)
-    con.execute(f"set variable study_year_count = {len(years)}")
-    size = con.execute("select getvariable('person_index_size')").fetchall()[0][0]
-    counts = resident_counts(con, size, len(municipalities), years)
-    population, working_age = characteristics_frames(*counts, municipalities, years)
+    population, working_age = characteristics_frames(counts, municipalities, years)
     for name, frame in (("municipality_population", population), ("municipality_working_age", working_age)):
         con.register("frame_view", pa.Table.from_pandas(frame, preserve_index=False))
         con.execute(f"create or replace temp table {name} as select * from frame_view")
@@ -106,35 +102,71 @@ def person_codes(con: duckdb.DuckDBPyConnection, size: int) -> tuple[np.ndarray,
     return birth_year, code
 
 
-def resident_counts(con: duckdb.DuckDBPyConnection, size: int, n_municipalities: int,
-                    years: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+@dataclass(frozen=True)
+class RegisterCounts:
     """Residents per group (municipality index * years + year index) and background code; residents aged
-    30-59 per group and working-age code; and the sum of their incomes per group."""
+    30-59 per group and working-age code; the sum of their incomes per group."""
+    by_code: np.ndarray
+    working_by_code: np.ndarray
+    income_sum: np.ndarray
+
+
+def read_registers(con: duckdb.DuckDBPyConnection, settings: Settings) -> RegisterCounts:
+    """One pass over residence, income and education: count the municipality characteristics, and keep
+    the rows of the persons in related_persons (sql/28) as tables for the panel (sql/29)."""
+    con.execute("create or replace temp table municipality_index as select kommnr_2020, "
+                "(row_number() over (order by kommnr_2020) - 1)::integer as municipality_index "
+                "from stg_kommuner_2020")
+    years = np.arange(settings.first_year, settings.last_year + 1)
+    con.execute(f"set variable study_year_count = {len(years)}")
+    size = con.execute("select getvariable('person_index_size')").fetchall()[0][0]
+    n_municipalities = con.execute("select count(*) from municipality_index").fetchall()[0][0]
+    related = np.zeros(size, bool)
+    related[con.execute("select pid from related_persons").fetchnumpy()["pid"]] = True
+    counts, related_rows = count_residents(con, size, n_municipalities, years, related)
+    for name, columns in related_rows.items():
+        con.register("rows_view", pa.table(columns))
+        con.execute(f"create or replace temp table related_{name}_rows as select * from rows_view")
+        con.unregister("rows_view")
+    return counts
+
+
+def count_residents(con: duckdb.DuckDBPyConnection, size: int, n_municipalities: int, years: np.ndarray,
+                    related: np.ndarray) -> tuple[RegisterCounts, dict[str, dict[str, np.ndarray]]]:
+    """The counts of RegisterCounts, and the rows (pid, year index, values) of the `related` pids."""
     n_years, n_groups = len(years), n_municipalities * len(years)
     birth_year, code = person_codes(con, size)
     by_code = np.zeros(n_groups * 128, np.int64)
+    ids = {"pid": np.zeros(0, np.int64), "year_index": np.zeros(0, np.int16)}
+    kept = {"residence": [ids | {"municipality_index": np.zeros(0, np.int32)}],  # the columns, if no rows
+            "income": [ids | {"yrkinnt": np.zeros(0, np.int64)}],
+            "education": [ids | {"in_education": np.zeros(0, bool), "nus_level": np.zeros(0, np.uint8)}]}
     # each resident aged 30-59 gets a row; slot[person-year key] is that row
     slot = np.full(size * n_years, -1, np.int32)
     working_groups, working_codes = [], []
     n_working = 0
     for batch in batches(con, "41_municipality_residents.sql"):
-        pid, groups = batch["pid"], batch["group_index"]
+        pid, groups, year_index = batch["pid"], batch["group_index"], batch["year_index"]
         codes = code[pid]
         by_code += np.bincount(groups * 128 + codes, minlength=n_groups * 128)
-        age = years[batch["year_index"]] - birth_year[pid]
+        age = years[year_index] - birth_year[pid]
         working = (age >= WORKING_AGE[0]) & (age <= WORKING_AGE[1])
         n_new = int(working.sum())
         slot[batch["person_year"][working]] = np.arange(n_working, n_working + n_new, dtype=np.int32)
         working_groups.append(groups[working].astype(np.int32))
         working_codes.append((codes[working] & IMMIGRANT_BACKGROUND).astype(np.uint8))
         n_working += n_new
+        keep = related[pid]
+        kept["residence"].append({"pid": pid[keep], "year_index": year_index[keep].astype(np.int16),
+                                  "municipality_index": (groups[keep] // n_years).astype(np.int32)})
     working_group = np.concatenate(working_groups) if working_groups else np.zeros(0, np.int32)
     status = np.concatenate(working_codes) if working_codes else np.zeros(0, np.uint8)
     del working_groups, working_codes
 
     income_sum = np.zeros(n_groups)
     for batch in batches(con, "42_municipality_income.sql"):
-        row = slot[batch["person_year"]]
+        person_year = batch["person_year"]
+        row = slot[person_year]
         hit = row >= 0
         row = row[hit]
         status[row] |= (INCOME_RECORD | batch["employed"][hit] * EMPLOYED
@@ -142,18 +174,33 @@ def resident_counts(con: duckdb.DuckDBPyConnection, size: int, n_municipalities:
                         | batch["benefits_over_income"][hit] * BENEFITS_OVER_INCOME).astype(np.uint8)
         income_sum += np.bincount(working_group[row], weights=batch["yrkinnt"][hit].astype(np.float64),
                                   minlength=n_groups)
+        pid = person_year // n_years
+        keep = related[pid]
+        kept["income"].append({"pid": pid[keep], "year_index": (person_year[keep] % n_years).astype(np.int16),
+                               "yrkinnt": batch["yrkinnt"][keep]})
     for batch in batches(con, "43_municipality_education.sql"):
-        row = slot[batch["person_year"]]
+        person_year, level = batch["person_year"], batch["nus_level"]
+        row = slot[person_year]
         hit = row >= 0
-        status[row[hit]] |= (batch["in_education"][hit] * IN_EDUCATION
-                             | batch["higher_education"][hit] * HIGHER_EDUCATION).astype(np.uint8)
+        higher = (level[hit] >= 6) & (level[hit] <= 8)
+        status[row[hit]] |= (batch["in_education"][hit] * IN_EDUCATION | higher * HIGHER_EDUCATION).astype(np.uint8)
+        pid = person_year // n_years
+        keep = related[pid]
+        kept["education"].append({"pid": pid[keep], "year_index": (person_year[keep] % n_years).astype(np.int16),
+                                  "in_education": batch["in_education"][keep], "nus_level": level[keep]})
+    del slot
     working_by_code = np.bincount(working_group.astype(np.int64) * 128 + status, minlength=n_groups * 128)
-    return by_code.reshape(n_groups, 128), working_by_code.reshape(n_groups, 128), income_sum
+    counts = RegisterCounts(by_code.reshape(n_groups, 128), working_by_code.reshape(n_groups, 128), income_sum)
+    return counts, {name: concatenate(parts) for name, parts in kept.items()}
 
 
-def characteristics_frames(by_code: np.ndarray, working_by_code: np.ndarray, income_sum: np.ndarray,
-                           municipalities: list[str], years: np.ndarray) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The population and working-age shares per municipality and year from resident_counts, for groups
+def concatenate(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    return {column: np.concatenate([part[column] for part in parts]) for column in parts[0]}
+
+
+def characteristics_frames(counts: RegisterCounts, municipalities: list[str],
+                           years: np.ndarray) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The population and working-age shares per municipality and year from the counts, for groups
     with residents (as SQL's group by: a municipality-year without residents has no row); NaN where SQL's
     avg is null."""
     n_years = len(years)
@@ -171,6 +218,7 @@ def characteristics_frames(by_code: np.ndarray, working_by_code: np.ndarray, inc
     def has(bits: int) -> np.ndarray:
         return (CODES & bits) > 0
 
+    by_code, working_by_code, income_sum = counts.by_code, counts.working_by_code, counts.income_sum
     residents = by_code.sum(axis=1)
     background, region = has(IMMIGRANT_BACKGROUND), CODES >> 4
     # SQL's avg of (background and region = r) leaves out a background without a region (null, not false)

@@ -53,9 +53,16 @@ def sample_flow(persons_in: int, person_years_in: int, exclusions: pd.DataFrame,
     return pd.DataFrame(rows, columns=FLOW_COLUMNS)
 
 
+def find_related_persons(con: duckdb.DuckDBPyConnection) -> None:
+    """`related_persons`: whose rows the pass over the registers keeps for run (sql/28)."""
+    run_sql(con, "28_related_persons.sql")
+
+
 def run(con: duckdb.DuckDBPyConnection, settings: Settings, *, empty_tables: tuple[str, ...] = ()) -> pd.DataFrame:
-    """Build `refugees`, `person_year` and the sample flow (noting accepted `empty_tables`); return the flow."""
-    run_sql(con, "29_related_bosted.sql")
+    """Build `refugees`, `person_year` and the sample flow (noting accepted `empty_tables`); return the flow.
+
+    Reads the rows of the related persons that municipalities.read_registers kept (sql/29)."""
+    run_sql(con, "29_related_rows.sql")
     run_sql(con, "30_refugees.sql")
     run_sql(con, "31_person_year.sql")
     run_sql(con, "33_person_year.sql")

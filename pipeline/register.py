@@ -82,10 +82,13 @@ def build_panel(settings: Settings, meter: StageMeter | None = None) -> dict:
         with meter.stage("harmonise"):
             harmonised = harmonise.run(con, settings, Path(tables["bosted"]["file"]))
         empty = tuple(name for name, info in tables.items() if info["rows"] == 0)
+        with meter.stage("registers"):  # one pass over each register for the two stages below
+            panel.find_related_persons(con)
+            counts = municipalities.read_registers(con, settings)
         with meter.stage("panel"):
             flow = panel.run(con, settings, empty_tables=empty)
         with meter.stage("municipalities"):
-            municipal = municipalities.run(con, settings)
+            municipal = municipalities.run(con, settings, counts)
         with meter.stage("export"):  # only now, when every table is built, replace the old outputs
             export_parquet(con, "refugees", "lopenr", paths.refugees)
             export_parquet(con, "person_year", "lopenr, aar", paths.person_year)

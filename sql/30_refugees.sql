@@ -74,9 +74,9 @@ education as (
     -- highest completed NUS level on 1 October of the year after immigration
     select study_population.lopenr, nus.utdanning_gruppe
     from study_population
-    join stg_utdanning as utdanning
+    join related_utdanning as utdanning
         on utdanning.lopenr = study_population.lopenr and utdanning.aar = study_population.bosettingsaar
-    join ref_nus_group as nus on nus.nus_forste_siffer = left(utdanning.nus_hoyeste, 1)
+    join ref_nus_group as nus on nus.nus_forste_siffer = utdanning.nus_forste_siffer
 ),
 
 final as (

@@ -9,11 +9,11 @@ with residence as (
 ),
 
 income as (
-    select lopenr, aar, yrkinnt from stg_inntekt
+    select lopenr, aar, yrkinnt from related_inntekt
 ),
 
 ongoing_education as (
-    select lopenr, aar from stg_utdanning where nus_igang is not null
+    select lopenr, aar from related_utdanning where in_education
 ),
 
 final as (
