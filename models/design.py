@@ -153,25 +153,54 @@ def _level_label(level: object) -> str:
     return str(level)
 
 
-def block_columns(values: pd.Series, block: Block) -> tuple[np.ndarray, list[str], object]:
-    """Columns of one block: dummies for levels != reference, or (x, x²) for the quadratic block."""
+def block_layout(values: pd.Series, block: Block) -> tuple[np.ndarray, list[str], object]:
+    """Where one block's values go: for a categorical block, each row's dummy column among the block's
+    (−1 for the reference level or a missing value); for the quadratic block, x itself. With the
+    column names and the reference level (None for the quadratic block)."""
     if block.kind == "quadratic":
-        x = values.to_numpy(dtype=np.float64)
-        return np.column_stack([x, x * x]), [block.column, f"{block.column}^2"], None
+        return values.to_numpy(dtype=np.float64), [block.column, f"{block.column}^2"], None
     # factorize works on the column as stored (Arrow strings are dictionary-encoded, not copied to objects)
     first_seen_codes, uniques = pd.factorize(values)
     uniques = list(uniques)
     levels = _sorted_levels(uniques)
     if not levels:
-        return np.empty((len(values), 0)), [], None
+        return np.full(len(values), -1, dtype=np.int64), [], None
     matches = [i for i, lv in enumerate(levels) if block.reference is not None and _same_level(lv, block.reference)]
     ref_index = matches[0] if matches else 0
-    other_codes = np.array([i for i in range(len(levels)) if i != ref_index], dtype=np.int64)
-    sorted_position = np.array([levels.index(u) for u in uniques], dtype=np.int64)
-    codes = np.where(first_seen_codes >= 0, sorted_position[np.maximum(first_seen_codes, 0)], -1)
-    dummies = (codes[:, None] == other_codes[None, :]).astype(np.float64)
-    names = [f"{block.column}[{_level_label(levels[i])}]" for i in other_codes]
-    return dummies, names, levels[ref_index]
+    column_of_level = np.array([i - (i > ref_index) if i != ref_index else -1 for i in range(len(levels))],
+                               dtype=np.int64)
+    column_of_unique = column_of_level[[levels.index(u) for u in uniques]]
+    column = np.where(first_seen_codes >= 0, column_of_unique[np.maximum(first_seen_codes, 0)], -1)
+    names = [f"{block.column}[{_level_label(levels[i])}]" for i in range(len(levels)) if i != ref_index]
+    return column, names, levels[ref_index]
+
+
+def _fill_block(out: np.ndarray, layout: np.ndarray, block: Block) -> None:
+    """Write one block's columns into `out` (zeros on entry): 1.0 in each row's dummy column, or x, x²."""
+    if block.kind == "quadratic":
+        out[:, 0] = layout
+        out[:, 1] = layout * layout
+        return
+    rows = np.flatnonzero(layout >= 0)
+    out[rows, layout[rows]] = 1.0
+
+
+def block_columns(values: pd.Series, block: Block) -> tuple[np.ndarray, list[str], object]:
+    """Columns of one block: dummies for levels != reference, or (x, x²) for the quadratic block."""
+    layout, names, ref = block_layout(values, block)
+    out = np.zeros((len(values), len(names)))
+    _fill_block(out, layout, block)
+    return out, names, ref
+
+
+def _factorize_sorted_strings(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Codes and sorted levels of the values as strings (pd.factorize(values.astype(str), sort=True));
+    a column stored as strings is factorized as stored, without a copy to Python objects."""
+    if isinstance(values.dtype, pd.StringDtype) and not values.isna().any():
+        codes, levels = pd.factorize(values, sort=True)
+        return codes, np.asarray([str(level) for level in levels], dtype=object)
+    codes, levels = pd.factorize(values.to_numpy().astype(str), sort=True)
+    return codes, np.asarray(levels, dtype=object)
 
 
 def build_design(
@@ -183,23 +212,28 @@ def build_design(
 ) -> Design:
     """Design of `sample` for `blocks` (+ FE codes from `fe_column`), rows in sample order."""
     frame = sample
-    parts, terms, owner, refs = [], [], [], {}
+    layouts, terms, owner, refs = [], [], [], {}
     for index, block in enumerate(blocks):
-        cols, names, ref = block_columns(frame[block.column], block)
-        parts.append(cols)
+        layout, names, ref = block_layout(frame[block.column], block)
+        layouts.append((layout, len(terms), len(names)))
         terms += names
         owner += [index] * len(names)
         if block.kind == "categorical":
             refs[block.name] = ref
-    X = np.hstack(parts) if parts else np.empty((len(frame), 0))
-    cluster_codes, cluster_uniques = pd.factorize(frame[CLUSTER].to_numpy(), sort=False)
+    # one zeroed matrix, each block written into its columns (no per-block copies)
+    X = np.zeros((len(frame), len(terms)))
+    for block, (layout, start, width) in zip(blocks, layouts):
+        _fill_block(X[:, start:start + width], layout, block)
+    # a column stored as Arrow strings is factorized as stored: the same first-seen codes
+    cluster_values = frame[CLUSTER]
+    cluster_codes, cluster_uniques = pd.factorize(
+        cluster_values if isinstance(cluster_values.dtype, pd.StringDtype) else cluster_values.to_numpy(), sort=False)
     fe = fe_levels = None
     if fe_column is not None:
-        fe, fe_levels = pd.factorize(frame[fe_column].to_numpy().astype(str), sort=True)
-        fe_levels = np.asarray(fe_levels, dtype=object)
+        fe, fe_levels = _factorize_sorted_strings(frame[fe_column])
     return Design(
         y=frame[outcome].to_numpy(dtype=np.float64),
-        X=np.ascontiguousarray(X, dtype=np.float64),
+        X=X,
         terms=tuple(terms),
         column_block=np.asarray(owner, dtype=np.int64),
         blocks=tuple(blocks),
