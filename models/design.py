@@ -8,6 +8,7 @@ Column names are those of pipeline/schema.py PERSON_YEAR.
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Literal
 
@@ -127,10 +128,9 @@ def regression_sample(
         keep &= person_year["kategori"].isin(list(categories))
     if exclude_years:
         keep &= ~person_year["aar"].isin(list(exclude_years))
-    sample = person_year.loc[keep]
-    needed = [outcome, CLUSTER, *require]
-    complete = sample[needed].notna().all(axis=1)
-    return sample.loc[complete], int((~complete).sum())
+    keep = keep.to_numpy(dtype=bool)
+    complete = person_year[[outcome, CLUSTER, *require]].notna().all(axis=1).to_numpy()
+    return person_year.loc[keep & complete], int((keep & ~complete).sum())   # one copy of the rows
 
 
 def _sorted_levels(levels: list) -> list:
@@ -243,3 +243,37 @@ def build_design(
         fe_levels=fe_levels,
         references=refs,
     )
+
+
+class DesignCache:
+    """Designs already built from one panel's regressors, by sample: a request for the same person-years
+    (the same row labels in the same order) returns that design with the requested outcome as y, so
+    fig 3.15, fig 3.16 and the contributions of all refugees build one design when their samples
+    coincide, and the robustness variants that differ only in the outcome share theirs.
+
+    One cache per panel, or per panels that differ only in their outcome columns: the rows are
+    recognised by their labels, not by their values.
+    """
+
+    def __init__(self) -> None:
+        self._built: list[tuple[np.ndarray, tuple[Block, ...], str | None, Design]] = []
+
+    def build(self, sample: pd.DataFrame, blocks: tuple[Block, ...] = INDIVIDUAL_BLOCKS, *,
+              fe_column: str | None = None, outcome: str = OUTCOME) -> Design:
+        """build_design(sample, blocks, fe_column=fe_column, outcome=outcome), reusing a design of the
+        same rows (its fixed-effect codes dropped or added as asked)."""
+        rows = sample.index.to_numpy()
+        y = sample[outcome].to_numpy(dtype=np.float64)
+        for known_rows, known_blocks, known_fe, design in self._built:
+            if known_blocks == tuple(blocks) and len(known_rows) == len(rows) and np.array_equal(known_rows, rows):
+                if fe_column == known_fe:
+                    return dataclasses.replace(design, y=y)
+                if fe_column is None:
+                    return dataclasses.replace(design, y=y, fe=None, fe_levels=None)
+                fe, fe_levels = _factorize_sorted_strings(sample[fe_column])
+                design = dataclasses.replace(design, y=y, fe=fe.astype(np.int64), fe_levels=fe_levels)
+                self._built.append((rows, tuple(blocks), fe_column, design))   # the same X, other codes
+                return design
+        design = build_design(sample, blocks, fe_column=fe_column, outcome=outcome)
+        self._built.append((rows, tuple(blocks), fe_column, design))
+        return design
