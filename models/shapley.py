@@ -142,7 +142,8 @@ def r2_decompositions(
     n = X.shape[0]
     M = np.column_stack([*(np.asarray(y, dtype=np.float64) for y in ys), X])
     raw = np.einsum("ij,ij->j", M, M)
-    Mc = M - M.mean(axis=0)
+    Mc = M
+    Mc -= M.mean(axis=0)   # centred in place: one copy of the data less
     Ac = Mc.T @ Mc
     mats = [Ac]
     n_fe = 0
