@@ -119,6 +119,24 @@ def regression_sample(
     Rows missing the outcome or any column in `require` are dropped listwise; returns the sample and
     the number of rows dropped that way (the caller logs it).
     """
+    rows, dropped = regression_rows(person_year, min_age=min_age, max_age=max_age, max_botid=max_botid,
+                                    categories=categories, require=require, outcome=outcome,
+                                    exclude_years=exclude_years)
+    return person_year.loc[rows], dropped   # one copy of the rows
+
+
+def regression_rows(
+    person_year: pd.DataFrame,
+    *,
+    min_age: int,
+    max_age: int,
+    max_botid: int | None = None,
+    categories: tuple[str, ...] | list[str] | None = None,
+    require: tuple[str, ...] = (),
+    outcome: str = OUTCOME,
+    exclude_years: tuple[int, ...] = (),
+) -> tuple[np.ndarray, int]:
+    """regression_sample's rows as a boolean mask over `person_year`, without copying them."""
     if outcome not in OUTCOMES:
         raise ValueError(f"outcome must be one of {list(OUTCOMES)}, not {outcome!r}")
     keep = person_year["alder"].between(min_age, max_age)
@@ -130,7 +148,7 @@ def regression_sample(
         keep &= ~person_year["aar"].isin(list(exclude_years))
     keep = keep.to_numpy(dtype=bool)
     complete = person_year[[outcome, CLUSTER, *require]].notna().all(axis=1).to_numpy()
-    return person_year.loc[keep & complete], int((keep & ~complete).sum())   # one copy of the rows
+    return keep & complete, int((keep & ~complete).sum())
 
 
 def _sorted_levels(levels: list) -> list:

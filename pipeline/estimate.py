@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from models.design import (
     CLUSTER, INDIVIDUAL_BLOCKS, MODEL_NAMES, MUNICIPALITY_BLOCK_LABELS, MUNICIPALITY_BLOCK_NAME,
-    MUNICIPALITY_FE, OUTCOME, Design, DesignCache, build_design, regression_sample,
+    MUNICIPALITY_FE, OUTCOME, Design, DesignCache, build_design, regression_rows,
 )
 from models.fixed_effects import FixedEffectsResult, fit_absorbed_outcomes, normalise_effects
 from models.ols import OLSResult, fit_ols_subsets_outcomes
@@ -419,13 +419,23 @@ class ModelSamples:
 
 def model_samples(person_year: pd.DataFrame, settings: Settings) -> ModelSamples:
     """Regression samples of methods.md §1 and §6 under the settings (the robustness variants override them)."""
+    models, fixed_effects, contributions, dropped, dropped_fe = model_sample_rows(person_year, settings)
+    fixed_effects_sample = person_year.loc[fixed_effects]
+    contributions_sample = fixed_effects_sample.loc[contributions[fixed_effects]]
+    return ModelSamples(person_year.loc[models], fixed_effects_sample, contributions_sample, dropped, dropped_fe)
+
+
+def model_sample_rows(person_year: pd.DataFrame,
+                      settings: Settings) -> tuple[np.ndarray, np.ndarray, np.ndarray, int, int]:
+    """model_samples as boolean masks over `person_year` (models, fixed effects, contributions) and
+    the two counts of rows dropped for missing values, without copying any rows."""
     blocks = tuple(b.column for b in INDIVIDUAL_BLOCKS)
     common = dict(min_age=settings.min_age, max_age=settings.max_age, categories=CATEGORIES,
                   outcome=settings.outcome, exclude_years=settings.exclude_years, max_botid=settings.max_botid)
-    models, dropped = regression_sample(person_year, require=blocks, **common)
-    fixed_effects, dropped_fe = regression_sample(person_year, require=(*blocks, MUNICIPALITY_FE), **common)
-    contributions = fixed_effects.loc[fixed_effects["botid"] <= settings.contributions_max_botid]
-    return ModelSamples(models, fixed_effects, contributions, dropped, dropped_fe)
+    models, dropped = regression_rows(person_year, require=blocks, **common)
+    fixed_effects, dropped_fe = regression_rows(person_year, require=(*blocks, MUNICIPALITY_FE), **common)
+    contributions = fixed_effects & (person_year["botid"] <= settings.contributions_max_botid).to_numpy()
+    return models, fixed_effects, contributions, dropped, dropped_fe
 
 
 def run(settings: Settings, meter: StageMeter | None = None) -> list[Path]:
@@ -490,7 +500,8 @@ def run(settings: Settings, meter: StageMeter | None = None) -> list[Path]:
     for row in summary.itertuples():
         if row.normalisation.startswith("mean (reference"):
             record(paths.run_log, STAGE, "normalisation_fallback", gruppe=row.gruppe, normalisation=row.normalisation)
-    written += write_card_tables(settings, fits, full, municipality_year)
+    with meter.stage("card_tables"):
+        written += write_card_tables(settings, fits, full, municipality_year)
 
     # tables 3.2 and 3.3
     with meter.stage("second_stage"):

@@ -75,8 +75,7 @@ def shared_sample_families(variants: list[tuple[str, Settings, pd.DataFrame]]) -
     families: list[tuple[Settings, pd.DataFrame, tuple[np.ndarray, ...], list[int]]] = []
     for i, (_, settings, panel) in enumerate(variants):
         neutral = dataclasses.replace(settings, **{o: getattr(variants[0][1], o) for o in SHARED_SAMPLE_OPTIONS})
-        samples = estimate.model_samples(panel, settings)
-        rows = tuple(frame.index.to_numpy() for frame in (samples.models, samples.fixed_effects, samples.contributions))
+        rows = tuple(panel.index.to_numpy()[mask] for mask in estimate.model_sample_rows(panel, settings)[:3])
         for family_settings, family_panel, family_rows, members in families:
             if family_settings == neutral and panel.index.is_unique and _same_regressors(panel, family_panel) and all(
                     len(a) == len(b) and np.array_equal(a, b) for a, b in zip(rows, family_rows)):
@@ -265,30 +264,35 @@ def _number(value: object, marker: str) -> str:
     return "" if value is None or not np.isfinite(value) else f"{value:.2f}"
 
 
-def run(settings: Settings) -> list[Path]:
-    """Every variant, the cohort stability, written under settings.paths.tables; return the files."""
+def run(settings: Settings, meter: runlog.StageMeter | None = None) -> list[Path]:
+    """Every variant, the cohort stability, written under settings.paths.tables; return the files.
+
+    `meter` times the variants and the cohort stability (the bench command passes one)."""
+    meter = meter or runlog.StageMeter()
     person_year = pd.read_parquet(settings.paths.person_year)
     municipality_year = pd.read_parquet(settings.paths.municipality_year)
     municipalities = sorted(municipality_year["kommnr_2020"].astype(str).unique())
     characteristics = characteristics_frame(municipality_year, year=settings.characteristics_year)
-    variants = []
-    for variant in VARIANTS:
-        overrides = variant_settings(settings, variant)
-        panel = redefine_outcomes(person_year, overrides) if set(VARIANTS[variant]) & set(PANEL_OPTIONS) \
-            else person_year
-        variants.append((variant, overrides, panel))
-    by_variant: dict[str, list[dict]] = {}
-    for family in shared_sample_families(variants):
-        by_variant.update(shared_sample_statistics([variants[i] for i in family], characteristics, municipalities))
-    rows = [row for variant in VARIANTS for row in by_variant[variant]]
+    with meter.stage("variants"):
+        variants = []
+        for variant in VARIANTS:
+            overrides = variant_settings(settings, variant)
+            panel = redefine_outcomes(person_year, overrides) if set(VARIANTS[variant]) & set(PANEL_OPTIONS) \
+                else person_year
+            variants.append((variant, overrides, panel))
+        by_variant: dict[str, list[dict]] = {}
+        for family in shared_sample_families(variants):
+            by_variant.update(shared_sample_statistics([variants[i] for i in family], characteristics, municipalities))
+        rows = [row for variant in VARIANTS for row in by_variant[variant]]
     statistics = pd.DataFrame(rows, columns=COLUMNS)
     released = release_statistics(statistics, policy=settings.disclosure)
     tables = settings.paths.tables
     written = [write_csv(released, tables / "robustness.csv"),
                write_text(markdown(released, marker=settings.suppression_marker), tables / "robustness.md")]
-    cohorts = cohort_contributions(person_year, municipalities, settings)
-    written.append(write_csv(stability_table(cohorts, min_persons=settings.min_persons),
-                             tables / "contribution_stability.csv"))
+    with meter.stage("cohort_stability"):
+        cohorts = cohort_contributions(person_year, municipalities, settings)
+        stability = stability_table(cohorts, min_persons=settings.min_persons)
+    written.append(write_csv(stability, tables / "contribution_stability.csv"))
     released_cohorts, n_suppressed = disclosure.release(
         cohorts[["gruppe", "kohort", "kommnr_2020", "estimate", "std_error", "n_persons", "n_person_years"]],
         policy=settings.disclosure, columns=disclosure.Columns(stats=("estimate", "std_error")))
