@@ -8,6 +8,7 @@ Column names are those of pipeline/schema.py PERSON_YEAR.
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Literal
 
@@ -118,6 +119,24 @@ def regression_sample(
     Rows missing the outcome or any column in `require` are dropped listwise; returns the sample and
     the number of rows dropped that way (the caller logs it).
     """
+    rows, dropped = regression_rows(person_year, min_age=min_age, max_age=max_age, max_botid=max_botid,
+                                    categories=categories, require=require, outcome=outcome,
+                                    exclude_years=exclude_years)
+    return person_year.loc[rows], dropped   # one copy of the rows
+
+
+def regression_rows(
+    person_year: pd.DataFrame,
+    *,
+    min_age: int,
+    max_age: int,
+    max_botid: int | None = None,
+    categories: tuple[str, ...] | list[str] | None = None,
+    require: tuple[str, ...] = (),
+    outcome: str = OUTCOME,
+    exclude_years: tuple[int, ...] = (),
+) -> tuple[np.ndarray, int]:
+    """regression_sample's rows as a boolean mask over `person_year`, without copying them."""
     if outcome not in OUTCOMES:
         raise ValueError(f"outcome must be one of {list(OUTCOMES)}, not {outcome!r}")
     keep = person_year["alder"].between(min_age, max_age)
@@ -127,10 +146,9 @@ def regression_sample(
         keep &= person_year["kategori"].isin(list(categories))
     if exclude_years:
         keep &= ~person_year["aar"].isin(list(exclude_years))
-    sample = person_year.loc[keep]
-    needed = [outcome, CLUSTER, *require]
-    complete = sample[needed].notna().all(axis=1)
-    return sample.loc[complete], int((~complete).sum())
+    keep = keep.to_numpy(dtype=bool)
+    complete = person_year[[outcome, CLUSTER, *require]].notna().all(axis=1).to_numpy()
+    return keep & complete, int((keep & ~complete).sum())
 
 
 def _sorted_levels(levels: list) -> list:
@@ -153,25 +171,54 @@ def _level_label(level: object) -> str:
     return str(level)
 
 
-def block_columns(values: pd.Series, block: Block) -> tuple[np.ndarray, list[str], object]:
-    """Columns of one block: dummies for levels != reference, or (x, x²) for the quadratic block."""
+def block_layout(values: pd.Series, block: Block) -> tuple[np.ndarray, list[str], object]:
+    """Where one block's values go: for a categorical block, each row's dummy column among the block's
+    (−1 for the reference level or a missing value); for the quadratic block, x itself. With the
+    column names and the reference level (None for the quadratic block)."""
     if block.kind == "quadratic":
-        x = values.to_numpy(dtype=np.float64)
-        return np.column_stack([x, x * x]), [block.column, f"{block.column}^2"], None
+        return values.to_numpy(dtype=np.float64), [block.column, f"{block.column}^2"], None
     # factorize works on the column as stored (Arrow strings are dictionary-encoded, not copied to objects)
     first_seen_codes, uniques = pd.factorize(values)
     uniques = list(uniques)
     levels = _sorted_levels(uniques)
     if not levels:
-        return np.empty((len(values), 0)), [], None
+        return np.full(len(values), -1, dtype=np.int64), [], None
     matches = [i for i, lv in enumerate(levels) if block.reference is not None and _same_level(lv, block.reference)]
     ref_index = matches[0] if matches else 0
-    other_codes = np.array([i for i in range(len(levels)) if i != ref_index], dtype=np.int64)
-    sorted_position = np.array([levels.index(u) for u in uniques], dtype=np.int64)
-    codes = np.where(first_seen_codes >= 0, sorted_position[np.maximum(first_seen_codes, 0)], -1)
-    dummies = (codes[:, None] == other_codes[None, :]).astype(np.float64)
-    names = [f"{block.column}[{_level_label(levels[i])}]" for i in other_codes]
-    return dummies, names, levels[ref_index]
+    column_of_level = np.array([i - (i > ref_index) if i != ref_index else -1 for i in range(len(levels))],
+                               dtype=np.int64)
+    column_of_unique = column_of_level[[levels.index(u) for u in uniques]]
+    column = np.where(first_seen_codes >= 0, column_of_unique[np.maximum(first_seen_codes, 0)], -1)
+    names = [f"{block.column}[{_level_label(levels[i])}]" for i in range(len(levels)) if i != ref_index]
+    return column, names, levels[ref_index]
+
+
+def _fill_block(out: np.ndarray, layout: np.ndarray, block: Block) -> None:
+    """Write one block's columns into `out` (zeros on entry): 1.0 in each row's dummy column, or x, x²."""
+    if block.kind == "quadratic":
+        out[:, 0] = layout
+        out[:, 1] = layout * layout
+        return
+    rows = np.flatnonzero(layout >= 0)
+    out[rows, layout[rows]] = 1.0
+
+
+def block_columns(values: pd.Series, block: Block) -> tuple[np.ndarray, list[str], object]:
+    """Columns of one block: dummies for levels != reference, or (x, x²) for the quadratic block."""
+    layout, names, ref = block_layout(values, block)
+    out = np.zeros((len(values), len(names)))
+    _fill_block(out, layout, block)
+    return out, names, ref
+
+
+def _factorize_sorted_strings(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Codes and sorted levels of the values as strings (pd.factorize(values.astype(str), sort=True));
+    a column stored as strings is factorized as stored, without a copy to Python objects."""
+    if isinstance(values.dtype, pd.StringDtype) and not values.isna().any():
+        codes, levels = pd.factorize(values, sort=True)
+        return codes, np.asarray([str(level) for level in levels], dtype=object)
+    codes, levels = pd.factorize(values.to_numpy().astype(str), sort=True)
+    return codes, np.asarray(levels, dtype=object)
 
 
 def build_design(
@@ -183,23 +230,28 @@ def build_design(
 ) -> Design:
     """Design of `sample` for `blocks` (+ FE codes from `fe_column`), rows in sample order."""
     frame = sample
-    parts, terms, owner, refs = [], [], [], {}
+    layouts, terms, owner, refs = [], [], [], {}
     for index, block in enumerate(blocks):
-        cols, names, ref = block_columns(frame[block.column], block)
-        parts.append(cols)
+        layout, names, ref = block_layout(frame[block.column], block)
+        layouts.append((layout, len(terms), len(names)))
         terms += names
         owner += [index] * len(names)
         if block.kind == "categorical":
             refs[block.name] = ref
-    X = np.hstack(parts) if parts else np.empty((len(frame), 0))
-    cluster_codes, cluster_uniques = pd.factorize(frame[CLUSTER].to_numpy(), sort=False)
+    # one zeroed matrix, each block written into its columns (no per-block copies)
+    X = np.zeros((len(frame), len(terms)))
+    for block, (layout, start, width) in zip(blocks, layouts):
+        _fill_block(X[:, start:start + width], layout, block)
+    # a column stored as Arrow strings is factorized as stored: the same first-seen codes
+    cluster_values = frame[CLUSTER]
+    cluster_codes, cluster_uniques = pd.factorize(
+        cluster_values if isinstance(cluster_values.dtype, pd.StringDtype) else cluster_values.to_numpy(), sort=False)
     fe = fe_levels = None
     if fe_column is not None:
-        fe, fe_levels = pd.factorize(frame[fe_column].to_numpy().astype(str), sort=True)
-        fe_levels = np.asarray(fe_levels, dtype=object)
+        fe, fe_levels = _factorize_sorted_strings(frame[fe_column])
     return Design(
         y=frame[outcome].to_numpy(dtype=np.float64),
-        X=np.ascontiguousarray(X, dtype=np.float64),
+        X=X,
         terms=tuple(terms),
         column_block=np.asarray(owner, dtype=np.int64),
         blocks=tuple(blocks),
@@ -209,3 +261,37 @@ def build_design(
         fe_levels=fe_levels,
         references=refs,
     )
+
+
+class DesignCache:
+    """Designs already built from one panel's regressors, by sample: a request for the same person-years
+    (the same row labels in the same order) returns that design with the requested outcome as y, so
+    fig 3.15, fig 3.16 and the contributions of all refugees build one design when their samples
+    coincide, and the robustness variants that differ only in the outcome share theirs.
+
+    One cache per panel, or per panels that differ only in their outcome columns: the rows are
+    recognised by their labels, not by their values.
+    """
+
+    def __init__(self) -> None:
+        self._built: list[tuple[np.ndarray, tuple[Block, ...], str | None, Design]] = []
+
+    def build(self, sample: pd.DataFrame, blocks: tuple[Block, ...] = INDIVIDUAL_BLOCKS, *,
+              fe_column: str | None = None, outcome: str = OUTCOME) -> Design:
+        """build_design(sample, blocks, fe_column=fe_column, outcome=outcome), reusing a design of the
+        same rows (its fixed-effect codes dropped or added as asked)."""
+        rows = sample.index.to_numpy()
+        y = sample[outcome].to_numpy(dtype=np.float64)
+        for known_rows, known_blocks, known_fe, design in self._built:
+            if known_blocks == tuple(blocks) and len(known_rows) == len(rows) and np.array_equal(known_rows, rows):
+                if fe_column == known_fe:
+                    return dataclasses.replace(design, y=y)
+                if fe_column is None:
+                    return dataclasses.replace(design, y=y, fe=None, fe_levels=None)
+                fe, fe_levels = _factorize_sorted_strings(sample[fe_column])
+                design = dataclasses.replace(design, y=y, fe=fe.astype(np.int64), fe_levels=fe_levels)
+                self._built.append((rows, tuple(blocks), fe_column, design))   # the same X, other codes
+                return design
+        design = build_design(sample, blocks, fe_column=fe_column, outcome=outcome)
+        self._built.append((rows, tuple(blocks), fe_column, design))
+        return design

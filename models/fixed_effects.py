@@ -20,7 +20,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from models import vcov as vc
-from models.ols import COLLIN_TOL, OLSResult, adjusted_r2, coefficient_vcov, solve_gram
+from models.ols import COLLIN_TOL, OLSResult, adjusted_r2, coefficient_vcov, factor_gram
 
 Normalisation = Literal["reference", "mean"]
 NORMALISATIONS: tuple[str, ...] = ("reference", "mean")
@@ -77,63 +77,90 @@ def fit_absorbed(
     Small-sample K (models/vcov.py): CR1 counts the FE as one parameter when nested in the
     clusters, else all levels; HC1 and iid count all levels (as pyfixest).
     """
+    return fit_absorbed_outcomes([y], X, fe, terms=terms, fe_levels=fe_levels, cluster=cluster,
+                                 n_clusters=n_clusters, vcov=vcov, collin_tol=collin_tol)[0]
+
+
+def fit_absorbed_outcomes(
+    ys: list[np.ndarray],
+    X: np.ndarray,
+    fe: np.ndarray,
+    *,
+    terms: tuple[str, ...] | list[str] | None = None,
+    fe_levels: np.ndarray | None = None,
+    cluster: np.ndarray | None = None,
+    n_clusters: int | None = None,
+    vcov: vc.VcovType = "CR1",
+    collin_tol: float = COLLIN_TOL,
+) -> list[FixedEffectsResult]:
+    """fit_absorbed for several outcomes on the same regressors: the within transformation of X, its
+    Gram matrix, the collinearity check and the Cholesky factor are computed once; every outcome then
+    goes through the same operations as a fit of its own."""
     vc.check_vcov_type(vcov)
-    y = np.asarray(y, dtype=np.float64)
-    X = np.asarray(X, dtype=np.float64).reshape(len(y), -1)
+    X = np.asarray(X, dtype=np.float64).reshape(len(ys[0]), -1)
     n, p = X.shape
     n_fe = int(fe.max()) + 1
     names = list(terms) if terms is not None else [f"x{j}" for j in range(p)]
     if cluster is not None and n_clusters is None:
         n_clusters = int(cluster.max()) + 1
     Xw, X_means, counts = demean(X, fe, n_fe)
-    yw, y_means, _ = demean(y, fe, n_fe)
-    sol = solve_gram(Xw.T @ Xw, Xw.T @ yw, raw_diag=np.einsum("ij,ij->j", X, X), collin_tol=collin_tol)
-    kept = np.flatnonzero(sol.kept)
-    beta_full = np.zeros(p)
-    beta_full[kept] = sol.coef
-    resid = yw - Xw @ beta_full
-    rss = float(resid @ resid)
+    gram = factor_gram(Xw.T @ Xw, raw_diag=np.einsum("ij,ij->j", X, X), collin_tol=collin_tol)
+    kept = np.flatnonzero(gram.kept)
     k = int(kept.size)
     nested = vcov == "CR1" and cluster is not None and vc.fe_nested_in_clusters(fe, cluster)
     df_k = vc.df_k(k, intercept=False, n_fe_levels=n_fe, fe_nested=nested)
-    v_beta = coefficient_vcov(Xw, kept, resid, sol.bread, vcov=vcov, cluster=cluster,
-                              n_clusters=n_clusters, df_k=df_k)
-
-    Xm = X_means[:, kept]
-    fe_coef = y_means - Xm @ sol.coef
-    if vcov == "iid":
-        sigma2 = rss / (n - df_k)
-        fe_vcov = sigma2 * (np.diag(1.0 / counts) + Xm @ sol.bread @ Xm.T)
-    else:
-        if vcov == "HC1":
-            ids, n_ids, factor = np.arange(n), n, n / (n - df_k)
-        else:
-            assert cluster is not None and n_clusters is not None
-            ids, n_ids, factor = cluster, n_clusters, vc.cr1_factor(n, df_k, n_clusters)
-        sums = vc.score_sums(Xw, resid, ids, n_ids)[:, kept]
-        fe_vcov = _fe_covariance(Xm, sol.bread, sums, resid, fe, counts, ids, factor)
-
-    tss = float(((y - y.mean()) ** 2).sum())
-    r2 = 1.0 - rss / tss if tss > 0 else 0.0
-    tss_within = float(yw @ yw)
     if cluster is not None:
         pairs = np.unique(cluster.astype(np.int64) * n_fe + fe)
         fe_n_clusters = np.bincount(pairs % n_fe, minlength=n_fe)
     else:
         fe_n_clusters = counts.astype(np.int64)
-    ols = OLSResult(
-        terms=tuple(names[j] for j in kept), coef=sol.coef, vcov=v_beta,
-        vcov_type=vcov, n_obs=n, n_clusters=n_clusters if vcov == "CR1" else None, df_k=df_k,
-        n_params=k + n_fe, r2=r2, adj_r2=adjusted_r2(r2, n, k + n_fe), rss=rss, tss=tss,
-        dropped=tuple(nm for j, nm in enumerate(names) if not sol.kept[j]),
-    )
-    return FixedEffectsResult(
-        ols=ols,
-        r2_within=1.0 - rss / tss_within if tss_within > 0 else 0.0,
-        fe_levels=np.asarray(fe_levels if fe_levels is not None else np.arange(n_fe), dtype=object),
-        fe_coef=fe_coef, fe_vcov=fe_vcov, fe_n_obs=counts.astype(np.int64),
-        fe_n_clusters=fe_n_clusters.astype(np.int64), fe_nested=nested,
-    )
+    Xm = X_means[:, kept]
+    results = []
+    for y in ys:
+        y = np.asarray(y, dtype=np.float64)
+        yw, y_means, _ = demean(y, fe, n_fe)
+        coef = gram.solve(Xw.T @ yw)
+        beta_full = np.zeros(p)
+        beta_full[kept] = coef
+        resid = yw - Xw @ beta_full
+        rss = float(resid @ resid)
+        fe_coef = y_means - Xm @ coef
+        if vcov == "iid":
+            v_beta = coefficient_vcov(Xw, kept, resid, gram.bread, vcov=vcov, cluster=cluster,
+                                      n_clusters=n_clusters, df_k=df_k)
+            sigma2 = rss / (n - df_k)
+            fe_vcov = sigma2 * (np.diag(1.0 / counts) + Xm @ gram.bread @ Xm.T)
+        else:
+            if vcov == "HC1":
+                ids, n_ids, factor = np.arange(n), n, n / (n - df_k)
+                v_beta = coefficient_vcov(Xw, kept, resid, gram.bread, vcov=vcov, cluster=cluster,
+                                          n_clusters=n_clusters, df_k=df_k)
+                sums = vc.score_sums(Xw, resid, ids, n_ids)[:, kept]
+            else:
+                assert cluster is not None and n_clusters is not None
+                ids, n_ids, factor = cluster, n_clusters, vc.cr1_factor(n, df_k, n_clusters)
+                sums = vc.score_sums(Xw, resid, ids, n_ids)[:, kept]
+                # the β covariance from the same cluster sums (coefficient_vcov would form them again)
+                v_beta = vc.vcov_cr1(gram.bread, sums, n_obs=n, df_k=df_k)
+            fe_vcov = _fe_covariance(Xm, gram.bread, sums, resid, fe, counts, ids, factor)
+
+        tss = float(((y - y.mean()) ** 2).sum())
+        r2 = 1.0 - rss / tss if tss > 0 else 0.0
+        tss_within = float(yw @ yw)
+        ols = OLSResult(
+            terms=tuple(names[j] for j in kept), coef=coef, vcov=v_beta,
+            vcov_type=vcov, n_obs=n, n_clusters=n_clusters if vcov == "CR1" else None, df_k=df_k,
+            n_params=k + n_fe, r2=r2, adj_r2=adjusted_r2(r2, n, k + n_fe), rss=rss, tss=tss,
+            dropped=tuple(nm for j, nm in enumerate(names) if not gram.kept[j]),
+        )
+        results.append(FixedEffectsResult(
+            ols=ols,
+            r2_within=1.0 - rss / tss_within if tss_within > 0 else 0.0,
+            fe_levels=np.asarray(fe_levels if fe_levels is not None else np.arange(n_fe), dtype=object),
+            fe_coef=fe_coef, fe_vcov=fe_vcov, fe_n_obs=counts.astype(np.int64),
+            fe_n_clusters=fe_n_clusters.astype(np.int64), fe_nested=nested,
+        ))
+    return results
 
 
 def normalise_effects(

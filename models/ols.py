@@ -110,16 +110,35 @@ class GramSolution:
     bread: np.ndarray
 
 
-def solve_gram(A: np.ndarray, c: np.ndarray, *, raw_diag: np.ndarray | None = None,
-               collin_tol: float = COLLIN_TOL) -> GramSolution:
-    """β = A^{-1} c on the independent columns of A = Z'Z (c = Z'y), via Cholesky of D^{-1/2} A D^{-1/2}."""
+@dataclass(frozen=True)
+class GramFactor:
+    """Z'Z on its independent columns, factorised once: solves for any right-hand side Z'y."""
+
+    kept: np.ndarray
+    scale: np.ndarray          # √diag of the kept block (the Cholesky is of the rescaled matrix)
+    factor: tuple
+    bread: np.ndarray
+
+    def solve(self, c: np.ndarray) -> np.ndarray:
+        """β on the kept columns from c = Z'y (all columns)."""
+        return la.cho_solve(self.factor, c[self.kept] / self.scale) / self.scale
+
+
+def factor_gram(A: np.ndarray, *, raw_diag: np.ndarray | None = None, collin_tol: float = COLLIN_TOL) -> GramFactor:
+    """Cholesky of D^{-1/2} A D^{-1/2} on the independent columns of A = Z'Z, and the bread (Z'Z)^{-1}."""
     kept = independent_columns(A, tol=collin_tol, raw_diag=raw_diag)
     Ak = A[np.ix_(kept, kept)]
     d = np.sqrt(np.diag(Ak))
     factor = la.cho_factor(Ak / np.outer(d, d), lower=True)
-    coef = la.cho_solve(factor, c[kept] / d) / d
     bread = la.cho_solve(factor, np.eye(len(d))) / np.outer(d, d)
-    return GramSolution(kept=kept, coef=coef, bread=(bread + bread.T) / 2)
+    return GramFactor(kept=kept, scale=d, factor=factor, bread=(bread + bread.T) / 2)
+
+
+def solve_gram(A: np.ndarray, c: np.ndarray, *, raw_diag: np.ndarray | None = None,
+               collin_tol: float = COLLIN_TOL) -> GramSolution:
+    """β = A^{-1} c on the independent columns of A = Z'Z (c = Z'y), via Cholesky of D^{-1/2} A D^{-1/2}."""
+    gram = factor_gram(A, raw_diag=raw_diag, collin_tol=collin_tol)
+    return GramSolution(kept=gram.kept, coef=gram.solve(c), bread=gram.bread)
 
 
 def coefficient_vcov(
@@ -163,9 +182,25 @@ def fit_ols_subsets(
 
     `cluster` holds one code per row, or two (an N x 2 array) for two-way clustering (models/vcov.py).
     """
+    return fit_ols_subsets_outcomes([y], X, subsets, terms=terms, cluster=cluster, n_clusters=n_clusters,
+                                    vcov=vcov, collin_tol=collin_tol)[0]
+
+
+def fit_ols_subsets_outcomes(
+    ys: list[np.ndarray],
+    X: np.ndarray,
+    subsets: list[np.ndarray] | list[list[int]],
+    *,
+    terms: tuple[str, ...] | list[str] | None = None,
+    cluster: np.ndarray | None = None,
+    n_clusters: int | None = None,
+    vcov: vc.VcovType = "CR1",
+    collin_tol: float = COLLIN_TOL,
+) -> list[list[OLSResult]]:
+    """fit_ols_subsets for several outcomes on the same regressors (one list of results per outcome):
+    the centred design, its Gram matrix and each subset's Cholesky factor are computed once."""
     vc.check_vcov_type(vcov)
-    y = np.asarray(y, dtype=np.float64)
-    X = np.asarray(X, dtype=np.float64).reshape(len(y), -1)
+    X = np.asarray(X, dtype=np.float64).reshape(len(ys[0]), -1)
     n, p = X.shape
     names = [INTERCEPT, *(terms if terms is not None else [f"x{j}" for j in range(p)])]
     if cluster is not None and (n_clusters is None or np.asarray(cluster).ndim == 2):
@@ -175,33 +210,36 @@ def fit_ols_subsets(
     Z[:, 0] = 1.0
     np.subtract(X, x_mean, out=Z[:, 1:])
     A = Z.T @ Z
-    c = Z.T @ y
     raw_diag = np.r_[float(n), np.einsum("ij,ij->j", X, X)]
-    tss = float(((y - y.mean()) ** 2).sum())
-    results = []
+    ys = [np.asarray(y, dtype=np.float64) for y in ys]
+    cs = [Z.T @ y for y in ys]
+    tss = [float(((y - y.mean()) ** 2).sum()) for y in ys]
+    results: list[list[OLSResult]] = [[] for _ in ys]
     for subset in subsets:
         cols = np.r_[0, np.asarray(subset, dtype=np.int64) + 1]
-        sol = solve_gram(A[np.ix_(cols, cols)], c[cols], raw_diag=raw_diag[cols], collin_tol=collin_tol)
-        if not sol.kept[0]:
+        gram = factor_gram(A[np.ix_(cols, cols)], raw_diag=raw_diag[cols], collin_tol=collin_tol)
+        if not gram.kept[0]:
             raise ValueError("the intercept is not identified (no observations?)")
-        used = cols[sol.kept]
-        beta_full = np.zeros(p + 1)
-        beta_full[used] = sol.coef
-        resid = y - Z @ beta_full
-        rss = float(resid @ resid)
+        used = cols[gram.kept]
         k = int(used.size)
-        v_c = coefficient_vcov(Z, used, resid, sol.bread, vcov=vcov, cluster=cluster,
-                               n_clusters=n_clusters, df_k=k)
         # back to the uncentred parametrisation: intercept = ȳ − x̄'β
         T = np.eye(k)
         T[0, 1:] = -x_mean[used[1:] - 1]
-        r2 = 1.0 - rss / tss if tss > 0 else 0.0
-        results.append(OLSResult(
-            terms=tuple(names[j] for j in used), coef=T @ sol.coef, vcov=T @ v_c @ T.T, vcov_type=vcov,
-            n_obs=n, n_clusters=n_clusters if vcov == "CR1" else None, df_k=k, n_params=k, r2=r2,
-            adj_r2=adjusted_r2(r2, n, k), rss=rss, tss=tss,
-            dropped=tuple(names[j] for j in cols[~sol.kept]),
-        ))
+        for y, c, tss_y, out in zip(ys, cs, tss, results):
+            coef = gram.solve(c[cols])
+            beta_full = np.zeros(p + 1)
+            beta_full[used] = coef
+            resid = y - Z @ beta_full
+            rss = float(resid @ resid)
+            v_c = coefficient_vcov(Z, used, resid, gram.bread, vcov=vcov, cluster=cluster,
+                                   n_clusters=n_clusters, df_k=k)
+            r2 = 1.0 - rss / tss_y if tss_y > 0 else 0.0
+            out.append(OLSResult(
+                terms=tuple(names[j] for j in used), coef=T @ coef, vcov=T @ v_c @ T.T, vcov_type=vcov,
+                n_obs=n, n_clusters=n_clusters if vcov == "CR1" else None, df_k=k, n_params=k, r2=r2,
+                adj_r2=adjusted_r2(r2, n, k), rss=rss, tss=tss_y,
+                dropped=tuple(names[j] for j in cols[~gram.kept]),
+            ))
     return results
 
 

@@ -84,6 +84,15 @@ def check_bands(bands: Sequence[tuple[int, int]], *, max_botid: int) -> list[tup
     return pairs
 
 
+def _sets_by_code(codes: np.ndarray, values: np.ndarray) -> dict[int, frozenset]:
+    """The set of `values` of each code (codes ≥ 0): one stable sort, then a set per run of equal codes."""
+    order = np.argsort(codes, kind="stable")
+    sorted_codes = codes[order]
+    starts = np.flatnonzero(np.r_[True, sorted_codes[1:] != sorted_codes[:-1]]) if len(codes) else np.array([], int)
+    runs = np.split(values[order], starts[1:])
+    return {int(sorted_codes[start]): frozenset(run.tolist()) for start, run in zip(starts, runs)}
+
+
 def gap_cells(
     rows: pd.DataFrame, *, municipalities: Sequence[str], bands: Sequence[str], total_band: str = TOTAL_BAND,
 ) -> tuple[pd.DataFrame, dict[tuple[str, str], frozenset]]:
@@ -99,11 +108,14 @@ def gap_cells(
     grouped = both.groupby(["kommnr_2020", "band"], sort=True, observed=True)
     stats = grouped.agg(observed=("y", "mean"), predicted=("predicted", "mean"),
                         n_persons=("person", "nunique"), n_person_years=("y", "size"))
-    sets: dict[tuple[str, str], set] = {}
-    for kommnr, band, person in zip(frame["kommnr_2020"].tolist(), frame["band"].tolist(), frame["person"].tolist()):
-        sets.setdefault((kommnr, band), set()).add(person)
-        sets.setdefault((kommnr, total_band), set()).add(person)
-    persons = {key: frozenset(values) for key, values in sets.items()}
+    kommnr_codes, kommnr_levels = pd.factorize(frame["kommnr_2020"], use_na_sentinel=False)
+    band_codes, band_levels = pd.factorize(frame["band"], use_na_sentinel=False)
+    person = frame["person"].to_numpy()
+    n_bands = len(band_levels)
+    persons = {(kommnr_levels[code // n_bands], band_levels[code % n_bands]): members
+               for code, members in _sets_by_code(kommnr_codes * n_bands + band_codes, person).items()}
+    persons.update({(kommnr_levels[code], total_band): members
+                    for code, members in _sets_by_code(kommnr_codes, person).items()})
     index = pd.MultiIndex.from_product([list(municipalities), [*bands, total_band]], names=["kommnr_2020", "band"])
     stats = stats.reindex(index)
     out = pd.DataFrame({

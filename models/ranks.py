@@ -86,6 +86,25 @@ def _check_inputs(estimate: np.ndarray, covariance: np.ndarray, coverage: float)
         raise ValueError(f"coverage must be in (0, 1), not {coverage}")
 
 
+def _column_extreme(reduce, T: np.ndarray, rows: np.ndarray, initial: float) -> np.ndarray:
+    """Per column, np.max or np.min of T over the rows in the boolean mask; a plain (fast) reduction
+    when every row is in: an extreme is exact, so both ways give the same numbers."""
+    if rows.all():
+        return reduce(T, axis=0, initial=initial)
+    return reduce(T, axis=0, where=rows[:, None], initial=initial)
+
+
+def _differences(ZT: np.ndarray, j: int, valid: np.ndarray, buffer: np.ndarray) -> np.ndarray:
+    """ZT[j] − ZT[k] for the valid k, in `buffer`; when only k = j is invalid (the usual case) without
+    a boolean-indexed copy."""
+    n = int(valid.sum())
+    if n == len(valid) - 1 and not valid[j]:
+        np.subtract(ZT[j], ZT[:j], out=buffer[:j])
+        np.subtract(ZT[j], ZT[j + 1:], out=buffer[j:n])
+        return buffer[:n]
+    return np.subtract(ZT[j], ZT[valid], out=buffer[:n])
+
+
 def _marginal(theta: np.ndarray, sd: np.ndarray, Z: np.ndarray, coverage: float) -> tuple[np.ndarray, np.ndarray]:
     p = theta.size
     lower = np.ones(p, dtype=np.int64)
@@ -94,16 +113,16 @@ def _marginal(theta: np.ndarray, sd: np.ndarray, Z: np.ndarray, coverage: float)
     buffer = np.empty_like(ZT)
     for j in range(p):
         valid = sd[j] > 0                                       # every k ≠ j with a defined difference
-        inv = np.where(valid, 1.0 / np.where(valid, sd[j], 1.0), 0.0)
-        t_obs = (theta[j] - theta) * inv                        # pair (j, k): j above k
-        T = np.subtract(ZT[j], ZT, out=buffer)                  # draws of the same statistics
+        inv = 1.0 / sd[j, valid]
+        t_obs = (theta[j] - theta[valid]) * inv                 # pair (j, k): j above k
+        T = _differences(ZT, j, valid, buffer)                  # draws of the same statistics
         T *= inv[:, None]
-        above = valid.copy()                                    # pairs (j, k) still tested
-        below = valid.copy()                                    # pairs (k, j) still tested
+        above = np.ones(len(inv), dtype=bool)                   # pairs (j, k) still tested
+        below = above.copy()                                    # pairs (k, j) still tested
         n_above = n_below = 0                                   # rejections: j above k, k above j
         while above.any() or below.any():
-            stat = np.maximum(np.max(T, axis=0, where=above[:, None], initial=-np.inf),
-                              -np.min(T, axis=0, where=below[:, None], initial=np.inf))
+            stat = np.maximum(_column_extreme(np.max, T, above, -np.inf),
+                              -_column_extreme(np.min, T, below, np.inf))
             c = np.quantile(stat, coverage)
             new_above = above & (t_obs > c)
             new_below = below & (-t_obs > c)

@@ -64,6 +64,40 @@ def _explained_ss(A: np.ndarray, c: np.ndarray, idx: np.ndarray, tol: float) -> 
     return float(z @ z), int(keep.sum())
 
 
+def _explained_ss_batch(A: np.ndarray, c: np.ndarray, subsets: list[np.ndarray],
+                        tol: float) -> tuple[np.ndarray, np.ndarray]:
+    """_explained_ss for every column subset: the subsets of one size go through one stacked Cholesky and
+    one stacked triangular solve (the same LAPACK call per matrix, so the same numbers); a subset whose
+    fast path fails is redone alone."""
+    ess = np.zeros(len(subsets))
+    rank = np.zeros(len(subsets), dtype=np.int64)
+    by_size: dict[int, list[int]] = {}
+    for i, idx in enumerate(subsets):
+        by_size.setdefault(idx.size, []).append(i)
+    for size, members in by_size.items():
+        if size == 0:
+            continue
+        idx = np.stack([subsets[i] for i in members])
+        sub = A[idx[:, :, None], idx[:, None, :]]
+        d = np.sqrt(np.diagonal(sub, axis1=1, axis2=2))
+        scaled = sub / (d[:, :, None] * d[:, None, :])
+        cs = c[idx] / d
+        try:
+            L = np.linalg.cholesky(scaled)
+        except np.linalg.LinAlgError:
+            L = None
+        if L is not None:
+            fast = np.min(np.diagonal(L, axis1=1, axis2=2), axis=1) ** 2 > tol
+            z = np.linalg.solve(L[fast], cs[fast][:, :, None])[:, :, 0]
+        else:
+            fast = np.zeros(len(members), dtype=bool)
+        for i, zi in zip(np.asarray(members)[fast], z if L is not None else []):
+            ess[i], rank[i] = float(zi @ zi), size
+        for i in np.asarray(members)[~fast]:
+            ess[i], rank[i] = _explained_ss(A, c, subsets[i], tol)
+    return ess, rank
+
+
 @dataclass(frozen=True)
 class Decomposition:
     """Per-player Shapley shares of R² and adjusted R², with the totals."""
@@ -88,14 +122,29 @@ def r2_decomposition(
     collin_tol: float = COLLIN_TOL,
 ) -> Decomposition:
     """Shapley shares of R² over the column blocks (+ the absorbed `fe` as the last player)."""
-    y = np.asarray(y, dtype=np.float64)
-    X = np.asarray(X, dtype=np.float64).reshape(len(y), -1)
-    n = len(y)
-    M = np.column_stack([y, X])
+    return r2_decompositions([y], X, column_block, block_names, fe=fe, fe_name=fe_name, collin_tol=collin_tol)[0]
+
+
+def r2_decompositions(
+    ys: list[np.ndarray],
+    X: np.ndarray,
+    column_block: np.ndarray,
+    block_names: tuple[str, ...] | list[str],
+    *,
+    fe: np.ndarray | None = None,
+    fe_name: str = "fe",
+    collin_tol: float = COLLIN_TOL,
+) -> list[Decomposition]:
+    """r2_decomposition for several outcomes on the same regressors: one cross-product of [y_1..y_m, X]
+    (each element is the same sum as in a separate fit), then each outcome's decomposition."""
+    m = len(ys)
+    X = np.asarray(X, dtype=np.float64).reshape(len(ys[0]), -1)
+    n = X.shape[0]
+    M = np.column_stack([*(np.asarray(y, dtype=np.float64) for y in ys), X])
     raw = np.einsum("ij,ij->j", M, M)
-    Mc = M - M.mean(axis=0)
+    Mc = M
+    Mc -= M.mean(axis=0)   # centred in place: one copy of the data less
     Ac = Mc.T @ Mc
-    tss = Ac[0, 0]
     mats = [Ac]
     n_fe = 0
     if fe is not None:
@@ -105,26 +154,37 @@ def r2_decomposition(
         sums = group_sums(Mc, fe, n_fe)
         Aw = Ac - sums.T @ (sums / counts[:, None])
         mats.append((Aw + Aw.T) / 2)
-    # per matrix: columns that carry variation (centring/demeaning can leave rounding noise)
-    live = [np.flatnonzero(np.diag(A)[1:] > collin_tol * raw[1:]) for A in mats]
     names = list(block_names) + ([fe_name] if fe is not None else [])
     n_players = len(names)
     n_blocks = len(block_names)
-    r2 = np.zeros(1 << n_players)
-    k = np.ones(1 << n_players)
-    for mask in range(1 << n_players):
-        in_blocks = [b for b in range(n_blocks) if mask >> b & 1]
-        with_fe = fe is not None and bool(mask >> n_blocks & 1)
-        A = mats[1] if with_fe else mats[0]
-        cols = live[1] if with_fe else live[0]
-        idx = cols[np.isin(column_block[cols], in_blocks)]
-        ess, rank = _explained_ss(A[1:, 1:], A[0, 1:], idx, collin_tol)
-        if with_fe:
-            r2[mask] = 1.0 - (A[0, 0] - ess) / tss
-            k[mask] = n_fe + rank
-        else:
-            r2[mask] = ess / tss
-            k[mask] = 1 + rank
+    coalitions = np.arange(1 << n_players)
+    # per matrix: columns that carry variation (centring/demeaning can leave rounding noise)
+    live = [np.flatnonzero(np.diag(A)[m:] > collin_tol * raw[m:]) for A in mats]
+    with_fe = (coalitions >> n_blocks & 1).astype(bool) if fe is not None else np.zeros(coalitions.size, bool)
+    # column j of X is in coalition S when bit column_block[j] of S is set
+    subsets = [live[int(w)][(int(S) >> column_block[live[int(w)]]) & 1 == 1] for S, w in zip(coalitions, with_fe)]
+    out = []
+    for j in range(m):
+        rows = np.r_[j, m:m + X.shape[1]]
+        per_matrix = [A[np.ix_(rows, rows)] for A in mats]
+        r2 = np.zeros(coalitions.size)
+        k = np.ones(coalitions.size)
+        for w, A in enumerate(per_matrix):
+            chosen = np.flatnonzero(with_fe == bool(w))
+            ess, rank = _explained_ss_batch(A[1:, 1:], A[0, 1:], [subsets[i] for i in chosen], collin_tol)
+            tss = per_matrix[0][0, 0]
+            if w:
+                r2[chosen] = 1.0 - (A[0, 0] - ess) / tss
+                k[chosen] = n_fe + rank
+            else:
+                r2[chosen] = ess / tss
+                k[chosen] = 1 + rank
+        out.append(_decomposition(names, r2, k, n))
+    return out
+
+
+def _decomposition(names: list[str], r2: np.ndarray, k: np.ndarray, n: int) -> Decomposition:
+    n_players = len(names)
     with np.errstate(divide="ignore", invalid="ignore"):  # adjusted R² is undefined when n <= k
         adj = np.where(n > k, 1.0 - (1.0 - r2) * (n - 1) / (n - k), np.nan)
     full = (1 << n_players) - 1
@@ -137,4 +197,3 @@ def r2_decomposition(
         n_obs=n,
         n_params=int(k[full]),
     )
-

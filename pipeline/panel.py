@@ -95,9 +95,17 @@ def run(con: duckdb.DuckDBPyConnection, settings: Settings, *, empty_tables: tup
     return flow
 
 
+OUTCOME_COLUMNS = ("sysselsatt", "i_utdanning", "arbeid_utdanning")   # what sql/33_person_year.sql defines
+
+
 def redefine_outcomes(person_year: pd.DataFrame, settings: Settings) -> pd.DataFrame:
     """The panel's outcome step (sql/33_person_year.sql) again on an exported panel, under `settings`
-    (the robustness variants' employment threshold): the same definition, no second code path."""
+    (the robustness variants' employment threshold): the same definition, no second code path.
+
+    The panel comes back ordered by person and year. When `person_year` is already in that order (as
+    exported), it is `person_year` itself with the new outcome columns: the other columns, and the row
+    labels, are the very ones passed in.
+    """
     con = duckdb.connect()
     try:
         set_study_variables(con, settings)
@@ -106,6 +114,17 @@ def redefine_outcomes(person_year: pd.DataFrame, settings: Settings) -> pd.DataF
                     "arbeid_utdanning), i_utdanning = 1 as in_education, null::varchar as excluded_by "
                     "from panel_rows")
         run_sql(con, "33_person_year.sql")
+        outcomes = con.execute(f"select lopenr, aar, {', '.join(OUTCOME_COLUMNS)} from person_year "
+                               f"order by lopenr, aar").df()
+        if _same_keys(person_year, outcomes):
+            return person_year.assign(**{c: outcomes[c].to_numpy() for c in OUTCOME_COLUMNS})
         return con.execute("select * from person_year order by lopenr, aar").df()[list(PERSON_YEAR)]
     finally:
         con.close()
+
+
+def _same_keys(person_year: pd.DataFrame, ordered: pd.DataFrame) -> bool:
+    """True when `person_year` has the (lopenr, aar) rows of `ordered`, in the same order."""
+    return len(person_year) == len(ordered) and all(
+        person_year[key].astype(str).to_numpy().tolist() == ordered[key].astype(str).to_numpy().tolist()
+        for key in ("lopenr", "aar"))

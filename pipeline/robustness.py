@@ -20,13 +20,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from models.design import INDIVIDUAL_BLOCKS, MUNICIPALITY_BLOCK_NAME, build_design
+from models.design import INDIVIDUAL_BLOCKS, MUNICIPALITY_BLOCK_NAME, DesignCache
 from models.second_stage import characteristics_frame, second_stage
 from models.stability import contribution_stability
 from pipeline import disclosure, estimate, runlog
 from pipeline.config import Settings
 from pipeline.io import write_csv, write_text
-from pipeline.panel import redefine_outcomes
+from pipeline.panel import OUTCOME_COLUMNS, redefine_outcomes
 
 STAGE = "robustness"
 VARIANTS: dict[str, dict[str, object]] = {
@@ -59,51 +59,141 @@ def _row(variant: str, statistic: str, gruppe: str, estimate_value: float, std_e
 def variant_statistics(variant: str, person_year: pd.DataFrame, characteristics: pd.DataFrame,
                        municipalities: list[str], settings: Settings) -> list[dict]:
     """The statistics of one variant (settings already overridden), unreleased."""
-    samples = estimate.model_samples(person_year, settings)
-    rows = []
-    design = build_design(samples.models, INDIVIDUAL_BLOCKS, outcome=settings.outcome)
+    return shared_sample_statistics([(variant, settings, person_year)], characteristics, municipalities)[variant]
+
+
+# Options that leave a variant's person-years and regressors as the baseline's when its samples are
+# the same rows: such variants are fitted together (shared_sample_statistics).
+SHARED_SAMPLE_OPTIONS = ("outcome", "employment_threshold_g", "cluster")
+
+
+def shared_sample_families(variants: list[tuple[str, Settings, pd.DataFrame]]) -> list[list[int]]:
+    """Indices of `variants` (name, settings, panel) grouped into families that can share their designs:
+    the same settings apart from SHARED_SAMPLE_OPTIONS, panels equal but for their outcome columns
+    (pipeline/panel.redefine_outcomes keeps the rest), and the same rows (index labels, in order) in
+    each of the three model samples."""
+    families: list[tuple[Settings, pd.DataFrame, tuple[np.ndarray, ...], list[int]]] = []
+    for i, (_, settings, panel) in enumerate(variants):
+        neutral = dataclasses.replace(settings, **{o: getattr(variants[0][1], o) for o in SHARED_SAMPLE_OPTIONS})
+        rows = tuple(panel.index.to_numpy()[mask] for mask in estimate.model_sample_rows(panel, settings)[:3])
+        for family_settings, family_panel, family_rows, members in families:
+            if family_settings == neutral and panel.index.is_unique and _same_regressors(panel, family_panel) and all(
+                    len(a) == len(b) and np.array_equal(a, b) for a, b in zip(rows, family_rows)):
+                members.append(i)
+                break
+        else:
+            families.append((neutral, panel, rows, [i]))
+    return [members for _, _, _, members in families]
+
+
+def _same_regressors(panel: pd.DataFrame, other: pd.DataFrame) -> bool:
+    """True when the two panels are equal apart from their outcome columns (labels included)."""
+    return panel is other or panel.drop(columns=list(OUTCOME_COLUMNS)).equals(other.drop(columns=list(OUTCOME_COLUMNS)))
+
+
+def _distinct(arrays: list[tuple[np.ndarray, ...]]) -> tuple[list[tuple[np.ndarray, ...]], list[int]]:
+    """The distinct tuples of arrays (equal values) and, for each input, the index of its distinct one."""
+    distinct: list[tuple[np.ndarray, ...]] = []
+    which = []
+    for item in arrays:
+        match = next((j for j, d in enumerate(distinct) if all(np.array_equal(a, b) for a, b in zip(item, d))), None)
+        if match is None:
+            distinct.append(item)
+            match = len(distinct) - 1
+        which.append(match)
+    return distinct, which
+
+
+def shared_sample_statistics(variants: list[tuple[str, Settings, pd.DataFrame]], characteristics: pd.DataFrame,
+                             municipalities: list[str]) -> dict[str, list[dict]]:
+    """The statistics of variants (name, settings, panel) of one family (shared_sample_families), unreleased.
+
+    The samples and designs are the first variant's; each variant brings its outcome (its definition,
+    its panel) and its clustering. The models of the distinct outcomes are fitted together on one
+    design (one within transformation, one factorisation, several right-hand sides), and variants with
+    the same outcome values (e.g. another clustering) share the decomposition and the contributions.
+    """
+    _, settings, panel = variants[0]
+    samples = estimate.model_samples(panel, settings)
+    frames = (samples.models, samples.fixed_effects, samples.contributions)
+    # each variant's outcome on the shared rows, from its own panel
+    outcomes = [tuple((frame[s.outcome] if p is panel else p.loc[frame.index, s.outcome]).to_numpy(dtype=np.float64)
+                      for frame in frames) for _, s, p in variants]
+    distinct, which = _distinct(outcomes)
+    designs = DesignCache()
+    rows: dict[str, list[dict]] = {name: [] for name, _, _ in variants}
+
+    # fig 3.15's full model, per clustering
+    design = designs.build(samples.models, INDIVIDUAL_BLOCKS, outcome=settings.outcome)
     n_py, n_p = design.n_obs, design.n_clusters
-    if n_p >= max(settings.min_persons, 2):
-        full_model = estimate.successive_models(
-            design, cluster=estimate.cluster_codes(design, samples.models, clustering=settings.cluster),
-            models=range(len(design.blocks), len(design.blocks) + 1))[0]
-        coef = dict(zip(full_model.terms, full_model.coef * estimate.PP))
-        se = dict(zip(full_model.terms, full_model.std_errors * estimate.PP))
-        for statistic, term in CATEGORY_TERMS.items():
-            rows.append(_row(variant, statistic, "alle", coef.get(term, np.nan), se.get(term, np.nan), n_py, n_p))
-    else:
-        rows += [_row(variant, statistic, "alle", np.nan, np.nan, n_py, n_p) for statistic in CATEGORY_TERMS]
-    decomposition = disclosure.to_numeric(
-        estimate.r2_decomposition_frame(samples.fixed_effects, policy=settings.disclosure, botids=(None,),
-                                        groups=("alle",), outcome=settings.outcome),
-        ["r2_share", "n_person_years", "n_persons"], marker=settings.suppression_marker)
+    for clustering in dict.fromkeys(s.cluster for _, s, _ in variants):
+        names = [name for name, s, _ in variants if s.cluster == clustering]
+        if n_p >= max(settings.min_persons, 2):
+            ys = [outcomes[[n for n, _, _ in variants].index(name)][0] for name in names]
+            fits = estimate.successive_models_outcomes(
+                design, ys, cluster=estimate.cluster_codes(design, samples.models, clustering=clustering),
+                models=range(len(design.blocks), len(design.blocks) + 1))
+            for name, (full_model,) in zip(names, fits):
+                coef = dict(zip(full_model.terms, full_model.coef * estimate.PP))
+                se = dict(zip(full_model.terms, full_model.std_errors * estimate.PP))
+                rows[name] += [_row(name, statistic, "alle", coef.get(term, np.nan), se.get(term, np.nan), n_py, n_p)
+                               for statistic, term in CATEGORY_TERMS.items()]
+        else:
+            for name in names:
+                rows[name] += [_row(name, statistic, "alle", np.nan, np.nan, n_py, n_p) for statistic in CATEGORY_TERMS]
+
+    # fig 3.16's decomposition of all refugees, per distinct outcome
+    decompositions = estimate.r2_decomposition_frames(
+        samples.fixed_effects, [ys[1] for ys in distinct], policy=settings.disclosure, botids=(None,),
+        groups=("alle",), designs=designs)
+    # the contributions with their shrinkage and second stage, per distinct outcome
+    contributions = estimate.municipality_contributions_outcomes(
+        samples.contributions, [ys[2] for ys in distinct], municipalities=municipalities,
+        normalisation=settings.normalisation, reference=settings.reference_municipality,
+        min_persons_municipality=settings.min_persons_municipality, min_persons=settings.min_persons,
+        with_ranks=False, designs=designs)
+    shared = [_decomposition_rows(decomposition, samples, settings) + _contribution_rows(full, summary, characteristics, settings)
+              for decomposition, (full, summary, _) in zip(decompositions, contributions)]
+    for (name, _, _), j in zip(variants, which):
+        rows[name] += [{**row, "variant": name} for row in shared[j]]
+    return rows
+
+
+def _decomposition_rows(decomposition: pd.DataFrame, samples: estimate.ModelSamples, settings: Settings) -> list[dict]:
+    """R² shares of botid and of the settlement municipality (all refugees), variant left blank."""
+    decomposition = disclosure.to_numeric(decomposition, ["r2_share", "n_person_years", "n_persons"],
+                                          marker=settings.suppression_marker)
+    rows = []
     for statistic, block in (("r2_share_botid", "botid"), ("r2_share_municipality", MUNICIPALITY_BLOCK_NAME)):
         share = decomposition.loc[decomposition["block"] == block].iloc[0]
-        rows.append(_row(variant, statistic, "alle", 100 * share["r2_share"], np.nan,
+        rows.append(_row("", statistic, "alle", 100 * share["r2_share"], np.nan,
                          len(samples.fixed_effects), samples.fixed_effects["lopenr"].nunique()))
-    full, summary, _ = estimate.municipality_contributions(
-        samples.contributions, municipalities=municipalities, normalisation=settings.normalisation,
-        reference=settings.reference_municipality, min_persons_municipality=settings.min_persons_municipality,
-        min_persons=settings.min_persons, outcome=settings.outcome, with_ranks=False)
+    return rows
+
+
+def _contribution_rows(full: pd.DataFrame, summary: pd.DataFrame, characteristics: pd.DataFrame,
+                       settings: Settings) -> list[dict]:
+    """Per group: SD of the contributions (raw and shrunk) and the second-stage slopes, variant left blank."""
     full, _ = estimate.add_shrinkage(full, min_persons=settings.min_persons, intervals=False)   # SDs only
     used, _ = estimate.second_stage_municipalities(full, characteristics, min_persons=settings.min_persons)
     slopes = second_stage(used[["gruppe", "kommnr_2020", "estimate"]], characteristics,
                           names=SLOPES).set_index(["characteristic", "gruppe"])
     sizes = summary.set_index("gruppe") if len(summary) else pd.DataFrame(columns=["n_person_years", "n_persons"])
+    rows = []
     for gruppe in estimate.GROUPS:
         n_py, n_p = (int(sizes.loc[gruppe, "n_person_years"]), int(sizes.loc[gruppe, "n_persons"])) \
             if gruppe in sizes.index else (0, 0)
         in_table = used.loc[used["gruppe"] == gruppe, "estimate"]
         releasable = full.loc[(full["gruppe"] == gruppe) & (full["n_persons"] >= settings.min_persons)]
-        rows.append(_row(variant, "contribution_sd", gruppe, in_table.std(ddof=1) if len(in_table) > 2 else np.nan,
+        rows.append(_row("", "contribution_sd", gruppe, in_table.std(ddof=1) if len(in_table) > 2 else np.nan,
                          np.nan, n_py, n_p))
         shrunk = releasable["eb_estimate"].dropna()
-        rows.append(_row(variant, "contribution_sd_shrunk", gruppe, shrunk.std(ddof=1) if len(shrunk) > 2 else np.nan,
+        rows.append(_row("", "contribution_sd_shrunk", gruppe, shrunk.std(ddof=1) if len(shrunk) > 2 else np.nan,
                          np.nan, n_py, n_p))
         for characteristic in SLOPES:
             key = (characteristic, gruppe)
             coef, se = (slopes.loc[key, "coef"], slopes.loc[key, "std_error"]) if key in slopes.index else (np.nan, np.nan)
-            rows.append(_row(variant, f"slope_{characteristic}", gruppe, coef, se, n_py, n_p))
+            rows.append(_row("", f"slope_{characteristic}", gruppe, coef, se, n_py, n_p))
     return rows
 
 
@@ -174,26 +264,35 @@ def _number(value: object, marker: str) -> str:
     return "" if value is None or not np.isfinite(value) else f"{value:.2f}"
 
 
-def run(settings: Settings) -> list[Path]:
-    """Every variant, the cohort stability, written under settings.paths.tables; return the files."""
+def run(settings: Settings, meter: runlog.StageMeter | None = None) -> list[Path]:
+    """Every variant, the cohort stability, written under settings.paths.tables; return the files.
+
+    `meter` times the variants and the cohort stability (the bench command passes one)."""
+    meter = meter or runlog.StageMeter()
     person_year = pd.read_parquet(settings.paths.person_year)
     municipality_year = pd.read_parquet(settings.paths.municipality_year)
     municipalities = sorted(municipality_year["kommnr_2020"].astype(str).unique())
     characteristics = characteristics_frame(municipality_year, year=settings.characteristics_year)
-    rows = []
-    for variant in VARIANTS:
-        overrides = variant_settings(settings, variant)
-        panel = redefine_outcomes(person_year, overrides) if set(VARIANTS[variant]) & set(PANEL_OPTIONS) \
-            else person_year
-        rows += variant_statistics(variant, panel, characteristics, municipalities, overrides)
+    with meter.stage("variants"):
+        variants = []
+        for variant in VARIANTS:
+            overrides = variant_settings(settings, variant)
+            panel = redefine_outcomes(person_year, overrides) if set(VARIANTS[variant]) & set(PANEL_OPTIONS) \
+                else person_year
+            variants.append((variant, overrides, panel))
+        by_variant: dict[str, list[dict]] = {}
+        for family in shared_sample_families(variants):
+            by_variant.update(shared_sample_statistics([variants[i] for i in family], characteristics, municipalities))
+        rows = [row for variant in VARIANTS for row in by_variant[variant]]
     statistics = pd.DataFrame(rows, columns=COLUMNS)
     released = release_statistics(statistics, policy=settings.disclosure)
     tables = settings.paths.tables
     written = [write_csv(released, tables / "robustness.csv"),
                write_text(markdown(released, marker=settings.suppression_marker), tables / "robustness.md")]
-    cohorts = cohort_contributions(person_year, municipalities, settings)
-    written.append(write_csv(stability_table(cohorts, min_persons=settings.min_persons),
-                             tables / "contribution_stability.csv"))
+    with meter.stage("cohort_stability"):
+        cohorts = cohort_contributions(person_year, municipalities, settings)
+        stability = stability_table(cohorts, min_persons=settings.min_persons)
+    written.append(write_csv(stability, tables / "contribution_stability.csv"))
     released_cohorts, n_suppressed = disclosure.release(
         cohorts[["gruppe", "kohort", "kommnr_2020", "estimate", "std_error", "n_persons", "n_person_years"]],
         policy=settings.disclosure, columns=disclosure.Columns(stats=("estimate", "std_error")))

@@ -43,7 +43,7 @@ STEPS: tuple[Step, ...] = (
     Step("panel", build_panel),
     Step("describe", lambda settings, meter: describe.run(settings), panel_files),
     Step("estimate", estimate.run, lambda paths: [(paths.person_year, "panel"), (paths.municipality_year, "panel")]),
-    Step("robustness", lambda settings, meter: robustness.run(settings),
+    Step("robustness", robustness.run,
          lambda paths: [(paths.person_year, "panel"), (paths.municipality_year, "panel")]),
     # reads only OUT; a table not (yet) written is a row marked missing
     Step("compare-report", lambda settings, meter: compare.run(settings)),
