@@ -77,3 +77,22 @@ def test_municipality_shares_equal_an_independent_pandas_computation(built):
     got = got.loc[expected.index, expected.columns]
     pd.testing.assert_frame_equal(got.astype(float), expected.astype(float), rtol=1e-12, check_names=False,
                                   check_index_type=False)
+
+
+def test_a_reader_left_early_frees_the_connection_and_a_failing_query_raises(tmp_path, monkeypatch):
+    import duckdb
+
+    from pipeline import municipalities
+
+    (tmp_path / "rows.sql").write_text("select range as pid from range(5000000)", encoding="utf-8")
+    (tmp_path / "bad.sql").write_text("select 1 / 0 as x from no_such_table", encoding="utf-8")
+    monkeypatch.setattr(municipalities, "SQL_DIR", tmp_path)
+    con = duckdb.connect()
+    first = next(municipalities.batches(con, "rows.sql"))
+    assert first["pid"][0] == 0
+    generator = municipalities.batches(con, "rows.sql")
+    next(generator)
+    generator.close()  # the reader thread finishes before the connection is used again
+    assert con.execute("select 42").fetchall() == [(42,)]
+    with pytest.raises(duckdb.Error):
+        list(municipalities.batches(con, "bad.sql"))
