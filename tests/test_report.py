@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from cli import app
 from figures.style import CATEGORY_COLOURS
-from pipeline.report import stage, svg
+from pipeline.report import cards, stage, svg
 from pipeline.report.stage import SECTIONS
 from tests.report_out import make_out, weighted_mean
 
@@ -192,3 +192,66 @@ def test_table3_3_labels_are_those_of_the_second_stage():
     text = stage.load_text()["characteristics"]
     assert text["no"] == {ch.name: ch.label_no for ch in CHARACTERISTICS}
     assert text["en"] == {ch.name: ch.label_en for ch in CHARACTERISTICS}
+
+
+def _funnel_one_card_at_a_time(panels, *, highlight, words, language):
+    """The funnel as it was drawn before the shared part was drawn once for all cards."""
+    pw, ph, cols = 300, 230, 2
+    rows = -(-len(panels) // cols)
+    out = svg._open(pw * cols, ph * rows, words["chart_funnel_title"])
+    for index, panel in enumerate(panels):
+        ox, oy = (index % cols) * pw, (index // cols) * ph
+        left, right, top, bottom = ox + 44, ox + pw - 12, oy + 26, oy + ph - 34
+        out.append(svg._text(ox + pw / 2, oy + 15, panel.title, weight="bold"))
+        points = [(k, e, s) for k, e, s in panel.points if svg._finite(e, s) and s > 0]
+        if not points or not svg._finite(panel.centre):
+            out.append(svg._text((left + right) / 2, (top + bottom) / 2, words["no_points"], fill="#555", size=10))
+            continue
+        precisions = [1 / s for _, _, s in points]
+        x = svg.Scale(0, max(precisions) * 1.05, left, right)
+        p_min = min(precisions)
+        spread = max(max(abs(e - panel.centre) for _, e, _ in points), svg.Z_LIMITS[1] / p_min * 0.6)
+        y = svg.Scale(panel.centre - spread * 1.08, panel.centre + spread * 1.08, bottom, top)
+        for tick in svg.nice_ticks(y.lo, y.hi, 5):
+            if y.lo <= tick <= y.hi:
+                out.append(svg._line(left, y(tick), right, y(tick), stroke=svg.LIGHT, width=0.7))
+                out.append(svg._text(left - 5, y(tick) + 4, svg.fmt.number(tick, decimals=0, language=language),
+                                     anchor="end", size=10))
+        for tick in svg.nice_ticks(0, x.hi, 4):
+            if 0 <= tick <= x.hi:
+                out.append(svg._text(x(tick), bottom + 14, svg.fmt.number(tick, decimals=1, language=language), size=10))
+        out.append(svg._text((left + right) / 2, bottom + 28, "1 / SE", size=10, fill="#555"))
+        out.append(svg._line(left, y(panel.centre), right, y(panel.centre), stroke="#333", width=1))
+        steps = [p_min * 0.6 + (x.hi - p_min * 0.6) * i / 40 for i in range(41)]
+        for z, dash in zip(svg.Z_LIMITS, ("4 3", "1 2")):
+            for sign in (1, -1):
+                pts = [(x(p), y(panel.centre + sign * z / p)) for p in steps
+                       if y.lo <= panel.centre + sign * z / p <= y.hi]
+                if len(pts) > 1:
+                    out.append(f'<polyline points="{" ".join(f"{svg._n(a)},{svg._n(b)}" for a, b in pts)}" '
+                               f'fill="none" stroke="#555" stroke-width="1" stroke-dasharray="{dash}"/>')
+        mine = None
+        for kommnr, estimate, std_error in points:
+            if kommnr == highlight:
+                mine = (estimate, std_error)
+                continue
+            out.append(f'<circle cx="{svg._n(x(1 / std_error))}" cy="{svg._n(y(estimate))}" r="2.6" '
+                       f'fill="{svg.GREY}" fill-opacity="0.6"/>')
+        if mine is not None:
+            cx, cy = x(1 / mine[1]), y(mine[0])
+            out.append(f'<circle cx="{svg._n(cx)}" cy="{svg._n(cy)}" r="5.5" fill="{svg.HIGHLIGHT}" stroke="white" '
+                       f'stroke-width="1.2"/>')
+            position = words[svg.funnel_position(mine[0], mine[1], panel.centre)]
+            out.append(svg._text(left + 4, bottom - 4, position, anchor="start", size=9, fill=svg.HIGHLIGHT))
+    out.append("</svg>")
+    return "\n".join(out)
+
+
+def test_the_funnel_drawn_once_for_all_cards_is_the_funnel_of_each_card(out):
+    ctx = stage.card_context(out)
+    panels = [*cards.funnel_panels(ctx), svg.FunnelPanel("none", "Nobody", [("0301", float("nan"), 1.0)], 0.0)]
+    drawing = svg.funnel_drawing(panels, words=ctx.words, language="no")
+    for kommnr in [*ctx.municipalities, "9999"]:
+        expected = _funnel_one_card_at_a_time(panels, highlight=kommnr, words=ctx.words, language="no")
+        assert svg.funnel(panels, highlight=kommnr, words=ctx.words, language="no", drawing=drawing) == expected
+        assert svg.funnel(panels, highlight=kommnr, words=ctx.words, language="no") == expected

@@ -8,6 +8,7 @@ released group gets a card that says only that.
 """
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 
@@ -51,8 +52,11 @@ class CardContext:
     has_eb: bool
     has_rank: bool
     funnel_points: dict[str, list[tuple[str, float, float]]] = field(default_factory=dict)
+    # centrality class -> (kommnr, name, contribution for all refugees) of its released municipalities
+    peers_by_class: dict[str, list[tuple[str, str, float]]] = field(default_factory=dict)
+    funnel: svg.FunnelDrawing | None = None   # the funnel as every card shares it (load_context draws it)
 
-    @property
+    @functools.cached_property
     def municipalities(self) -> list[str]:
         codes = set(self.names) | {k for _, k in self.text}
         if self.cells is not None:
@@ -113,10 +117,24 @@ def load_context(releasable: Releasable, *, options: CardOptions, words: dict) -
     normalisation = contributions["normalisation"].iloc[0] if len(contributions) and \
         "normalisation" in contributions.columns else ""
     options = CardOptions(**{**options.__dict__, "normalisation": normalisation})
-    return CardContext(options=options, words=words, text=_records(contributions), numeric=numeric, cells=cells,
-                       names=names, bands=bands, total_band=total, means=means, n_ranked=n_ranked,
-                       has_eb=all(c in numeric_frame.columns for c in EB_COLUMNS), has_rank=has_rank,
-                       funnel_points=funnel_points)
+    ctx = CardContext(options=options, words=words, text=_records(contributions), numeric=numeric, cells=cells,
+                      names=names, bands=bands, total_band=total, means=means, n_ranked=n_ranked,
+                      has_eb=all(c in numeric_frame.columns for c in EB_COLUMNS), has_rank=has_rank,
+                      funnel_points=funnel_points, peers_by_class=_peers_by_class(names, numeric))
+    # drawn once for all cards, instead of once per card
+    ctx.funnel = svg.funnel_drawing(funnel_panels(ctx), words=words, language=options.language)
+    return ctx
+
+
+def _peers_by_class(names: dict[str, tuple[str, str]],
+                    numeric: dict[tuple[str, str], dict[str, float]]) -> dict[str, list[tuple[str, str, float]]]:
+    """Centrality class -> (kommnr, name, contribution for all refugees) of its released municipalities."""
+    out: dict[str, list[tuple[str, str, float]]] = {}
+    for code, (name, klasse) in sorted(names.items()):
+        estimate = numeric.get(("alle", code), {}).get("estimate", math.nan)
+        if _finite(estimate):
+            out.setdefault(klasse, []).append((code, name, estimate))
+    return out
 
 
 def _num_of(ctx: CardContext, key: tuple[str, str], column: str) -> float:
@@ -201,12 +219,7 @@ def peers(ctx: CardContext, kommnr: str) -> list[tuple[str, str, float]]:
     klasse = ctx.names.get(kommnr, ("", ""))[1]
     if not klasse:
         return []
-    out = []
-    for code, (name, other) in sorted(ctx.names.items()):
-        estimate = _num_of(ctx, ("alle", code), "estimate")
-        if other == klasse and _finite(estimate):
-            out.append((code, name, estimate))
-    return out
+    return list(ctx.peers_by_class.get(klasse, ()))
 
 
 def _c(ctx: CardContext, value: object, decimals: int, count: str | None = None) -> Cell:
@@ -352,7 +365,7 @@ def chart_svgs(ctx: CardContext, kommnr: str, *, target: float | None,
                                                     marker=o.marker, min_persons=o.min_persons, **common)
     charts["intervals"] = svg.intervals(interval_rows(ctx, kommnr), marker=o.marker, min_persons=o.min_persons,
                                         **common)
-    charts["funnel"] = svg.funnel(funnel_panels(ctx), highlight=kommnr, **common)
+    charts["funnel"] = svg.funnel(funnel_panels(ctx), highlight=kommnr, drawing=ctx.funnel, **common)
     peer_list = peers(ctx, kommnr) if peer_list is None else peer_list
     if peer_list:
         charts["peers"] = svg.peers_strip(peer_list, highlight=kommnr, **common)

@@ -241,57 +241,90 @@ def funnel_position(estimate: float, std_error: float, centre: float) -> str:
     return "inside"
 
 
-def funnel(panels: Sequence[FunnelPanel], *, highlight: str, words: dict, language: str) -> str:
-    """Small multiples: contribution against precision 1/SE with the 95 % and 99.8 % limits
-    centre ± z·SE around the person-year-weighted mean; the card's municipality in orange."""
+@dataclass(frozen=True)
+class FunnelPanelDrawing:
+    """One funnel panel drawn for every card at once: the markup up to the points, each released point as
+    a grey dot, and each point's markup when it is the card's own municipality (orange, with its position)."""
+
+    head: tuple[str, ...]
+    dots: tuple[tuple[str, str], ...]             # (kommnr, grey dot)
+    highlighted: dict[str, tuple[str, str]]       # kommnr -> (orange dot, position text)
+
+
+@dataclass(frozen=True)
+class FunnelDrawing:
+    """The funnel small multiples without a highlighted municipality (`funnel_drawing`); `funnel` adds it."""
+
+    opening: tuple[str, ...]
+    panels: tuple[FunnelPanelDrawing, ...]
+
+
+def _funnel_panel(panel: FunnelPanel, index: int, *, words: dict, language: str) -> FunnelPanelDrawing:
+    pw, ph, cols = 300, 230, 2
+    ox, oy = (index % cols) * pw, (index // cols) * ph
+    left, right, top, bottom = ox + 44, ox + pw - 12, oy + 26, oy + ph - 34
+    head = [_text(ox + pw / 2, oy + 15, panel.title, weight="bold")]
+    points = [(k, e, s) for k, e, s in panel.points if _finite(e, s) and s > 0]
+    if not points or not _finite(panel.centre):
+        head.append(_text((left + right) / 2, (top + bottom) / 2, words["no_points"], fill="#555", size=10))
+        return FunnelPanelDrawing(tuple(head), (), {})
+    precisions = [1 / s for _, _, s in points]
+    x = Scale(0, max(precisions) * 1.05, left, right)
+    p_min = min(precisions)
+    spread = max(max(abs(e - panel.centre) for _, e, _ in points), Z_LIMITS[1] / p_min * 0.6)
+    y = Scale(panel.centre - spread * 1.08, panel.centre + spread * 1.08, bottom, top)
+    for tick in nice_ticks(y.lo, y.hi, 5):
+        if y.lo <= tick <= y.hi:
+            head.append(_line(left, y(tick), right, y(tick), stroke=LIGHT, width=0.7))
+            head.append(_text(left - 5, y(tick) + 4, fmt.number(tick, decimals=0, language=language),
+                              anchor="end", size=10))
+    for tick in nice_ticks(0, x.hi, 4):
+        if 0 <= tick <= x.hi:
+            head.append(_text(x(tick), bottom + 14, fmt.number(tick, decimals=1, language=language), size=10))
+    head.append(_text((left + right) / 2, bottom + 28, "1 / SE", size=10, fill="#555"))
+    head.append(_line(left, y(panel.centre), right, y(panel.centre), stroke="#333", width=1))
+    steps = [p_min * 0.6 + (x.hi - p_min * 0.6) * i / 40 for i in range(41)]
+    for z, dash in zip(Z_LIMITS, ("4 3", "1 2")):
+        for sign in (1, -1):
+            pts = [(x(p), y(panel.centre + sign * z / p)) for p in steps
+                   if y.lo <= panel.centre + sign * z / p <= y.hi]
+            if len(pts) > 1:
+                head.append(f'<polyline points="{" ".join(f"{_n(a)},{_n(b)}" for a, b in pts)}" fill="none" '
+                            f'stroke="#555" stroke-width="1" stroke-dasharray="{dash}"/>')
+    dots, highlighted = [], {}
+    for kommnr, estimate, std_error in points:
+        cx, cy = x(1 / std_error), y(estimate)
+        dots.append((kommnr, f'<circle cx="{_n(cx)}" cy="{_n(cy)}" r="2.6" fill="{GREY}" fill-opacity="0.6"/>'))
+        position = words[funnel_position(estimate, std_error, panel.centre)]
+        # the last row of a municipality wins, as it did when the points were drawn one card at a time
+        highlighted[kommnr] = (f'<circle cx="{_n(cx)}" cy="{_n(cy)}" r="5.5" fill="{HIGHLIGHT}" stroke="white" '
+                               f'stroke-width="1.2"/>',
+                               _text(left + 4, bottom - 4, position, anchor="start", size=9, fill=HIGHLIGHT))
+    return FunnelPanelDrawing(tuple(head), tuple(dots), highlighted)
+
+
+def funnel_drawing(panels: Sequence[FunnelPanel], *, words: dict, language: str) -> FunnelDrawing:
+    """Everything of the funnel that is the same on every card, drawn once."""
     pw, ph, cols = 300, 230, 2
     rows = -(-len(panels) // cols)
-    width, height = pw * cols, ph * rows
-    out = _open(width, height, words["chart_funnel_title"])
-    for index, panel in enumerate(panels):
-        ox, oy = (index % cols) * pw, (index // cols) * ph
-        left, right, top, bottom = ox + 44, ox + pw - 12, oy + 26, oy + ph - 34
-        out.append(_text(ox + pw / 2, oy + 15, panel.title, weight="bold"))
-        points = [(k, e, s) for k, e, s in panel.points if _finite(e, s) and s > 0]
-        if not points or not _finite(panel.centre):
-            out.append(_text((left + right) / 2, (top + bottom) / 2, words["no_points"], fill="#555", size=10))
-            continue
-        precisions = [1 / s for _, _, s in points]
-        x = Scale(0, max(precisions) * 1.05, left, right)
-        p_min = min(precisions)
-        spread = max(max(abs(e - panel.centre) for _, e, _ in points), Z_LIMITS[1] / p_min * 0.6)
-        y = Scale(panel.centre - spread * 1.08, panel.centre + spread * 1.08, bottom, top)
-        for tick in nice_ticks(y.lo, y.hi, 5):
-            if y.lo <= tick <= y.hi:
-                out.append(_line(left, y(tick), right, y(tick), stroke=LIGHT, width=0.7))
-                out.append(_text(left - 5, y(tick) + 4, fmt.number(tick, decimals=0, language=language),
-                                 anchor="end", size=10))
-        for tick in nice_ticks(0, x.hi, 4):
-            if 0 <= tick <= x.hi:
-                out.append(_text(x(tick), bottom + 14, fmt.number(tick, decimals=1, language=language), size=10))
-        out.append(_text((left + right) / 2, bottom + 28, "1 / SE", size=10, fill="#555"))
-        out.append(_line(left, y(panel.centre), right, y(panel.centre), stroke="#333", width=1))
-        steps = [p_min * 0.6 + (x.hi - p_min * 0.6) * i / 40 for i in range(41)]
-        for z, dash in zip(Z_LIMITS, ("4 3", "1 2")):
-            for sign in (1, -1):
-                pts = [(x(p), y(panel.centre + sign * z / p)) for p in steps
-                       if y.lo <= panel.centre + sign * z / p <= y.hi]
-                if len(pts) > 1:
-                    out.append(f'<polyline points="{" ".join(f"{_n(a)},{_n(b)}" for a, b in pts)}" fill="none" '
-                               f'stroke="#555" stroke-width="1" stroke-dasharray="{dash}"/>')
-        mine = None
-        for kommnr, estimate, std_error in points:
-            if kommnr == highlight:
-                mine = (estimate, std_error)
-                continue
-            out.append(f'<circle cx="{_n(x(1 / std_error))}" cy="{_n(y(estimate))}" r="2.6" fill="{GREY}" '
-                       f'fill-opacity="0.6"/>')
-        if mine is not None:
-            cx, cy = x(1 / mine[1]), y(mine[0])
-            out.append(f'<circle cx="{_n(cx)}" cy="{_n(cy)}" r="5.5" fill="{HIGHLIGHT}" stroke="white" '
-                       f'stroke-width="1.2"/>')
-            position = words[funnel_position(mine[0], mine[1], panel.centre)]
-            out.append(_text(left + 4, bottom - 4, position, anchor="start", size=9, fill=HIGHLIGHT))
+    return FunnelDrawing(tuple(_open(pw * cols, ph * rows, words["chart_funnel_title"])),
+                         tuple(_funnel_panel(panel, i, words=words, language=language) for i, panel in enumerate(panels)))
+
+
+def funnel(panels: Sequence[FunnelPanel], *, highlight: str, words: dict, language: str,
+           drawing: FunnelDrawing | None = None) -> str:
+    """Small multiples: contribution against precision 1/SE with the 95 % and 99.8 % limits
+    centre ± z·SE around the person-year-weighted mean; the card's municipality in orange.
+
+    `drawing` (from `funnel_drawing` of the same panels, words and language) spares drawing the shared
+    part again for every card."""
+    drawing = drawing or funnel_drawing(panels, words=words, language=language)
+    out = list(drawing.opening)
+    for panel in drawing.panels:
+        out += panel.head
+        out += [dot for kommnr, dot in panel.dots if kommnr != highlight]
+        if highlight in panel.highlighted:
+            out += panel.highlighted[highlight]
     out.append("</svg>")
     return "\n".join(out)
 
