@@ -96,7 +96,7 @@ def print_table(stages: list[dict], comparison: dict[str, float], header: dict) 
         name = "  " * row["depth"] + row["stage"].rsplit("/", 1)[-1]
         table.add_row(name, f"{row['seconds']:.2f}", f"{row['peak_mib']:.0f}" if row["peak_mib"] else "-")
     table.add_row("all, after generation", f"{header['all_seconds']:.2f}", f"{header['all_peak_mib']:.0f}")
-    table.add_row("figure worker processes", "", f"{header['workers_peak_mib']:.0f}")
+    table.add_row("worker processes (largest)", "", f"{header['workers_peak_mib']:.0f}")
     console.print(table)
     if comparison:
         models = Table(title=f"Models against pyfixest ({comparison['n_person_years']:,} person-years, "
@@ -121,7 +121,8 @@ def in_run_order(stages: list[dict], prefix: str = "", depth: int = 0) -> list[d
 
 
 def children_peak_mib() -> float:
-    """Peak resident memory of the largest finished child process (the figure workers), in MiB."""
+    """Peak resident memory of the largest finished child process, in MiB: the workers forked by figures,
+    report and disclosure-check (pipeline/background.py), the pages they share with this process included."""
     import resource
 
     return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024

@@ -85,6 +85,9 @@ class RunError(Exception):
         self.message = message
         super().__init__(message)
 
+    def __reduce__(self):  # rebuilt from both arguments when it comes from a worker process
+        return type(self), (self.kind, self.message)
+
     @property
     def exit_code(self) -> int:
         return EXIT_CODES[self.kind]

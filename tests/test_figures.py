@@ -229,3 +229,36 @@ def test_render_run_writes_png_and_pdf(tmp_path):
     assert sorted(p.name for p in written) == ["fig3_01.pdf", "fig3_01.png", "fig3_08.pdf", "fig3_08.png"]
     assert all(p.stat().st_size > 1000 for p in written)
     assert not list(settings.paths.figures.glob(".*tmp"))  # atomic: no leftovers
+
+
+def test_render_run_draws_in_two_processes_and_lists_the_files_in_figure_order(tmp_path):
+    def run(processes):
+        settings = load_settings(input=tmp_path / "in", work=tmp_path / "work", out=tmp_path / f"out{processes}",
+                                 duckdb_threads=processes)
+        releasable(settings.paths.tables, botid_table(), "fig3_08", ["share_pct"])
+        counts = pd.DataFrame({"kategori": ["asyl", "familie"], "innvandringsaar": [2015, 2015], "n_persons": [40, 300]})
+        releasable(settings.paths.tables, counts, "fig3_01", ["n_persons"])
+        return render.run(settings)
+
+    one, two = run(1), run(2)
+    assert [p.name for p in two] == [p.name for p in one] == ["fig3_01.png", "fig3_01.pdf", "fig3_08.png",
+                                                               "fig3_08.pdf"]
+    assert [p.read_bytes() for p in two] == [p.read_bytes() for p in one]
+
+
+@pytest.mark.parametrize("processes", [1, 2])
+def test_a_figure_that_fails_is_named_in_the_error(tmp_path, processes):
+    settings = load_settings(input=tmp_path / "in", work=tmp_path / "work", out=tmp_path / "out",
+                             duckdb_threads=processes)
+    releasable(settings.paths.tables, botid_table(), "fig3_08", ["share_pct"])
+    broken = pd.DataFrame({"kategori": ["asyl"], "n_persons": [40]})   # no innvandringsaar
+    write_csv(broken, settings.paths.tables / "fig3_01.csv")
+    with pytest.raises(Exception, match=r"figure fig3_01 \(from .*fig3_01.csv\) could not be drawn: KeyError"):
+        render.run(settings)
+
+
+def test_the_slowest_figures_are_drawn_first():
+    order = render.drawing_order(list(render.FIGURES))
+    assert order[:3] == list(render.SLOWEST_FIRST)
+    assert sorted(order) == sorted(render.FIGURES)
+    assert set(render.SLOWEST_FIRST) <= set(render.FIGURES)

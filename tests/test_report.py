@@ -194,6 +194,16 @@ def test_table3_3_labels_are_those_of_the_second_stage():
     assert text["en"] == {ch.name: ch.label_en for ch in CHARACTERISTICS}
 
 
+def test_cards_written_by_one_or_two_processes_are_the_same_bytes(tmp_path):
+    import dataclasses
+
+    written = {}
+    for processes in (1, 2):
+        settings = dataclasses.replace(make_out(tmp_path / str(processes), card_target=70.0), duckdb_threads=processes)
+        written[processes] = {p.name: p.read_bytes() for p in stage.run(settings)}
+    assert written[1] == written[2] and len(written[1]) == 1 + 4
+
+
 def _funnel_one_card_at_a_time(panels, *, highlight, words, language):
     """The funnel as it was drawn before the shared part was drawn once for all cards."""
     pw, ph, cols = 300, 230, 2

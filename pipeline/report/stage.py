@@ -12,7 +12,7 @@ from pathlib import Path
 import jinja2
 from markdown_it import MarkdownIt
 
-from pipeline import runlog
+from pipeline import background, runlog
 from pipeline.config import README, REPORT_TEMPLATES_DIR, Settings
 from pipeline.io import atomic_path
 from pipeline.report import cards, tables
@@ -263,10 +263,13 @@ def write_cards(settings: Settings, *, kommnr: list[str] | None = None, director
                 for code in codes]
     target.parent.mkdir(parents=True, exist_ok=True)
     building = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+
+    def write_card(code: str) -> None:
+        settings.paths.card(code, building).write_text(render_card(settings, ctx, code, template=template),
+                                                       encoding="utf-8")
+
     try:
-        for code in codes:
-            settings.paths.card(code, building).write_text(render_card(settings, ctx, code, template=template),
-                                                           encoding="utf-8")
+        background.share(write_card, codes, name="municipality cards", processes=settings.duckdb_threads)
         os.chmod(building, 0o755)
         old = target.with_name(f".{target.name}.old")
         if target.exists():
