@@ -202,7 +202,9 @@ def _rows(directory: Path, name: str) -> list[Row] | None:
     path = directory / f"{name}.csv"
     if not path.exists():
         return None
-    return pd.read_csv(path, dtype=str, keep_default_na=False).to_dict("records")
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    columns = list(frame.columns)   # zipped column lists: the records of to_dict("records"), much faster
+    return [dict(zip(columns, values)) for values in zip(*(frame[c].tolist() for c in columns))]
 
 
 def _group(rows: list[Row], keys: Iterable[str]) -> dict[tuple, list[Row]]:
