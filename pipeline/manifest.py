@@ -1,10 +1,12 @@
 """The run manifest: what went in (hashes, row counts), with which settings and code, and what came out."""
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import platform
 import subprocess
+from concurrent.futures import ThreadPoolExecutor
 from importlib import metadata
 from pathlib import Path
 
@@ -24,6 +26,27 @@ def sha256(path: Path, chunk: int = 1 << 22) -> str:
         while block := fh.read(chunk):
             digest.update(block)
     return digest.hexdigest()
+
+
+@functools.lru_cache(maxsize=64)
+def _remembered_sha256(path: Path, version: tuple[int, ...]) -> str:
+    return sha256(path)
+
+
+def remembered_sha256(path: Path) -> str:
+    """sha256 of an input file, read again only when its size, inode or times changed: `all` writes the
+    manifest twice, and the inputs are most of the bytes hashed."""
+    s = path.stat()
+    return _remembered_sha256(path, (s.st_size, s.st_ino, s.st_mtime_ns, s.st_ctime_ns))
+
+
+def sha256_many(paths: list[Path], *, digest=sha256) -> list[str]:
+    """`digest` of each file, two at a time (hashing releases the GIL), largest first so that both
+    threads end together."""
+    order = sorted(range(len(paths)), key=lambda i: -paths[i].stat().st_size)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        digests = dict(zip(order, pool.map(lambda i: digest(paths[i]), order)))
+    return [digests[i] for i in range(len(paths))]
 
 
 def git_commit() -> str | None:
@@ -48,13 +71,10 @@ def package_versions() -> dict[str, str | None]:
 
 
 def input_files(settings: Settings, row_counts: dict[str, int]) -> dict[str, dict]:
-    out = {}
-    for name in TABLES:
-        path = locate(settings, name)
-        if path is not None:
-            out[name] = {"file": path.name, "sha256": sha256(path), "bytes": path.stat().st_size,
-                         "rows": row_counts.get(name)}
-    return out
+    located = {name: path for name in TABLES if (path := locate(settings, name)) is not None}
+    digests = dict(zip(located, sha256_many(list(located.values()), digest=remembered_sha256)))
+    return {name: {"file": path.name, "sha256": digests[name], "bytes": path.stat().st_size,
+                   "rows": row_counts.get(name)} for name, path in located.items()}
 
 
 def synthetic_seed(settings: Settings) -> int | None:
@@ -88,7 +108,7 @@ def build(settings: Settings) -> dict:
         "seed": synthetic_seed(settings),
         "timings_seconds": {k: round(v, 3) for k, v in sorted(timings.items())},
         "suppressed_cells": suppressed,
-        "outputs": {str(p.relative_to(settings.paths.out)): sha256(p) for p in outputs},
+        "outputs": {str(p.relative_to(settings.paths.out)): digest for p, digest in zip(outputs, sha256_many(outputs))},
     }
 
 
