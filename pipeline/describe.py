@@ -133,13 +133,14 @@ def share_by_botid(
     and education-only variants share this code path.
     """
     keys = ["kategori", "botid", *groups]
+    grouped = person_years.groupby(keys, observed=True)   # the cells and their counts are the same for every outcome
+    means, n_persons, n_person_years = grouped[list(outcomes)].mean(), grouped["lopenr"].nunique(), grouped.size()
     frames = []
     for outcome in outcomes:
-        grouped = person_years.groupby(keys, observed=True)
         cell = pd.DataFrame({
-            "share_pct": grouped[outcome].mean() * 100.0,
-            "n_persons": grouped["lopenr"].nunique(),
-            "n_person_years": grouped.size(),
+            "share_pct": means[outcome] * 100.0,
+            "n_persons": n_persons,
+            "n_person_years": n_person_years,
         }).reset_index()
         cell.insert(0, "outcome", outcome)
         frames.append(cell)
@@ -397,10 +398,17 @@ def release_summary(frame: pd.DataFrame, columns: disclosure.Columns, *,
     return disclosure.release(frame.assign(value=value), policy=policy, columns=columns)
 
 
+def counted_by_code(frame: pd.DataFrame) -> pd.DataFrame:
+    """lopenr as numeric codes: the tables only count distinct persons, and codes count the same as the
+    text ids (a missing id stays missing), many times faster."""
+    codes = pd.factorize(frame["lopenr"])[0]
+    return frame.assign(lopenr=np.where(codes < 0, np.nan, codes))
+
+
 def run(settings: Settings) -> list[Path]:
     """Read the work panel, build and release every descriptive table, write them to settings.paths.tables."""
-    refugees = pd.read_parquet(settings.paths.refugees)
-    person_year = pd.read_parquet(settings.paths.person_year)
+    refugees = counted_by_code(pd.read_parquet(settings.paths.refugees))
+    person_year = counted_by_code(pd.read_parquet(settings.paths.person_year))
     municipality_year = pd.read_parquet(settings.paths.municipality_year)
     municipality_year = municipality_year.assign(kommnr_2020=municipality_year["kommnr_2020"].astype(str))
     released = release(build_tables(refugees, person_year, municipality_year, settings), policy=settings.disclosure)
