@@ -5,15 +5,13 @@
 """
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline import compare, describe, disclosure_check, estimate, manifest, render, robustness
 from pipeline.config import Paths, Settings
 from pipeline.errors import RunError
-from pipeline.report import stage as report
-from pipeline.register import build_panel
 from pipeline.runlog import StageMeter
 
 # (file a step reads, the command that makes it)
@@ -27,6 +25,8 @@ def panel_files(paths: Paths) -> list[Need]:
 
 
 def figure_tables(paths: Paths) -> list[Need]:
+    from pipeline import render
+
     stems = dict.fromkeys(stem for stem, _, _ in render.FIGURES.values())
     maker = {**dict.fromkeys(ESTIMATE_TABLES, "estimate"), **dict.fromkeys(ROBUSTNESS_TABLES, "robustness")}
     return [(paths.tables / f"{stem}.csv", maker.get(stem, "describe")) for stem in stems]
@@ -39,21 +39,39 @@ class Step:
     needs: Callable[[Paths], Sequence[Need]] = lambda paths: ()
 
 
+def stage(module: str, function: str = "run", *, metered: bool = False) -> Callable[[Settings, StageMeter], object]:
+    """A step's work, `module.function(settings)` (with the meter when `metered`). The module is imported
+    when the step runs, so a command that runs one step does not import the others (scipy, matplotlib)."""
+    def run(settings: Settings, meter: StageMeter) -> object:
+        work = getattr(importlib.import_module(module), function)
+        return work(settings, meter) if metered else work(settings)
+    return run
+
+
+def report_then_manifest(settings: Settings, meter: StageMeter) -> object:
+    """The report summarises the manifest; the manifest is written again to hash the report and the cards."""
+    from pipeline import manifest
+    from pipeline.report import stage as report
+
+    written = report.run(settings)
+    manifest.run(settings)
+    return written
+
+
 STEPS: tuple[Step, ...] = (
-    Step("panel", build_panel),
-    Step("describe", lambda settings, meter: describe.run(settings), panel_files),
-    Step("estimate", estimate.run, lambda paths: [(paths.person_year, "panel"), (paths.municipality_year, "panel")]),
-    Step("robustness", robustness.run,
+    Step("panel", stage("pipeline.register", "build_panel", metered=True)),
+    Step("describe", stage("pipeline.describe"), panel_files),
+    Step("estimate", stage("pipeline.estimate", metered=True),
+         lambda paths: [(paths.person_year, "panel"), (paths.municipality_year, "panel")]),
+    Step("robustness", stage("pipeline.robustness", metered=True),
          lambda paths: [(paths.person_year, "panel"), (paths.municipality_year, "panel")]),
     # reads only OUT; a table not (yet) written is a row marked missing
-    Step("compare-report", lambda settings, meter: compare.run(settings)),
-    Step("figures", lambda settings, meter: render.run(settings), figure_tables),
-    Step("manifest", lambda settings, meter: manifest.run(settings), lambda paths: [(paths.sample_flow, "panel")]),
-    # the report summarises the manifest; the manifest is written again to hash the report and the cards
-    Step("report", lambda settings, meter: (report.run(settings), manifest.run(settings))[0],
+    Step("compare-report", stage("pipeline.compare")),
+    Step("figures", stage("pipeline.render"), figure_tables),
+    Step("manifest", stage("pipeline.manifest"), lambda paths: [(paths.sample_flow, "panel")]),
+    Step("report", report_then_manifest,
          lambda paths: [(paths.manifest, "manifest"), (paths.tables / "kommunebidrag.csv", "estimate")]),
-    Step("disclosure-check", lambda settings, meter: disclosure_check.run(settings),
-         lambda paths: [(paths.person_year, "panel")]),
+    Step("disclosure-check", stage("pipeline.disclosure_check"), lambda paths: [(paths.person_year, "panel")]),
 )
 
 
