@@ -247,7 +247,7 @@ def _feed_simple(parser: _HtmlTables, table: str) -> bool:
         if text:
             events.append((parser.handle_data, (text,)))
         if start:
-            events.append((parser.handle_starttag, (start, SIMPLE_ATTRIBUTE.findall(attributes))))
+            events.append((parser.handle_starttag, (start, SIMPLE_ATTRIBUTE.findall(attributes) if attributes else [])))
         else:
             events.append((parser.handle_endtag, (end,)))
         at = tag.end()
@@ -411,11 +411,12 @@ def _draws_charts(settings: Settings, path: Path, html: str) -> bool:
 
 def _card_context(settings: Settings, language: str, contexts: dict) -> object:
     """The card code's context for `language`, built once (None when OUT has no kommunebidrag)."""
-    from pipeline.report import stage
+    from pipeline.report import cards, sources, stage
 
     if language not in contexts:
         try:
-            contexts[language] = stage.card_context(settings, language=language)
+            released = sources.read_releasable(settings.paths, stems=cards.TABLES)
+            contexts[language] = stage.card_context(settings, released, language=language)
         except FileNotFoundError:
             contexts[language] = None
     return contexts[language]

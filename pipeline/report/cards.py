@@ -20,6 +20,7 @@ from pipeline.report.sources import Releasable, numbers
 from pipeline.report.tables import Cell, HtmlTable, cell
 
 GROUPS = ("alle", "asyl", "overforing", "familie")
+TABLES = ("kommunebidrag", "kommune_observert_predikert", "kommuner")   # the released tables of the cards
 EB_COLUMNS = ("eb_estimate", "eb_std_error", "eb_ci_low", "eb_ci_high")
 RANK_COLUMNS = ("rank", "rank_ci_low", "rank_ci_high")
 Z95 = 1.959963984540054

@@ -70,9 +70,10 @@ class Releasable:
         return sorted(s for s in self.figures if any(kind in s for kind in CONTRIBUTION_FIGURE_KINDS))
 
 
-def read_releasable(paths: Paths) -> Releasable:
-    """Read OUT/tables/*.csv, the PNG figures, the sample flow and the manifest."""
-    tables = {p.stem: read_table(p) for p in sorted(paths.tables.glob("*.csv"))} if paths.tables.exists() else {}
+def read_releasable(paths: Paths, *, stems: tuple[str, ...] | None = None) -> Releasable:
+    """Read OUT/tables/*.csv (only `stems`, when given), the PNG figures, the sample flow and the manifest."""
+    tables = {p.stem: read_table(p) for p in sorted(paths.tables.glob("*.csv"))
+              if stems is None or p.stem in stems} if paths.tables.exists() else {}
     figures = {p.stem: p for p in sorted(paths.figures.glob("*.png"))} if paths.figures.exists() else {}
     manifest = json.loads(paths.manifest.read_text(encoding="utf-8")) if paths.manifest.exists() else None
     return Releasable(tables=tables, figures=figures, sample_flow=read_table(paths.sample_flow), manifest=manifest)
