@@ -27,6 +27,16 @@ from pipeline.db import run_sql
 BATCH_ROWS = 1 << 21
 WORKING_AGE = (30, 59)
 REGIONS = ("europa", "afrika", "asia", "nord_amerika", "latin_amerika", "oseania")
+# A person's background in one byte: the flags below and, in bits 4-6, the region (0: none, else 1 + its index
+# in REGIONS). The residents of a group are counted by code in one bincount; each share sums some codes.
+IMMIGRANT_BACKGROUND, IMMIGRANT, NORWEGIAN_BORN_TO_IMMIGRANTS, REFUGEE_BACKGROUND = 1, 2, 4, 8
+PERSON_FLAGS = {"immigrant_background": IMMIGRANT_BACKGROUND, "immigrant": IMMIGRANT,
+                "norwegian_born_to_immigrants": NORWEGIAN_BORN_TO_IMMIGRANTS,
+                "refugee_background": REFUGEE_BACKGROUND}
+# A resident aged 30-59 in one byte: their background and that year's income and education.
+WORKING_IMMIGRANT_BACKGROUND, EMPLOYED, INCOME_OVER_4G, BENEFITS_OVER_INCOME = 1, 2, 4, 8
+IN_EDUCATION, HIGHER_EDUCATION, INCOME_RECORD = 16, 32, 64
+CODES = np.arange(128)
 
 
 def run(con: duckdb.DuckDBPyConnection, settings: Settings, counts: RegisterCounts) -> dict[str, int]:
@@ -76,18 +86,6 @@ def batches(con: duckdb.DuckDBPyConnection, name: str) -> Iterator[dict[str, np.
             with contextlib.suppress(queue.Empty):
                 ready.get(timeout=0.1)
         thread.join()
-
-
-# A person's background in one byte: the flags below and, in bits 4-6, the region (0: none, else 1 + its index
-# in REGIONS). The residents of a group are counted by code in one bincount; each share sums some codes.
-IMMIGRANT_BACKGROUND, IMMIGRANT, NORWEGIAN_BORN_TO_IMMIGRANTS, REFUGEE_BACKGROUND = 1, 2, 4, 8
-PERSON_FLAGS = {"immigrant_background": IMMIGRANT_BACKGROUND, "immigrant": IMMIGRANT,
-                "norwegian_born_to_immigrants": NORWEGIAN_BORN_TO_IMMIGRANTS,
-                "refugee_background": REFUGEE_BACKGROUND}
-# A resident aged 30-59 in one byte: their background and that year's income and education.
-WORKING_IMMIGRANT_BACKGROUND, EMPLOYED, INCOME_OVER_4G, BENEFITS_OVER_INCOME = 1, 2, 4, 8
-IN_EDUCATION, HIGHER_EDUCATION, INCOME_RECORD = 16, 32, 64
-CODES = np.arange(128)
 
 
 def person_codes(con: duckdb.DuckDBPyConnection, size: int) -> tuple[np.ndarray, np.ndarray]:
