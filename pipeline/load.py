@@ -18,7 +18,6 @@ from pipeline.contract import (
     BIGINT, BOOL, CODE_LISTS, DATE, FILE_SUFFIXES, INT, STRING, TABLES, Table,
 )
 from pipeline.errors import ContractError
-from pipeline.person_index import PersonIndex, key_screens
 from pipeline import person_index
 
 # Codes with a fixed width: numeric source columns are left-padded with zeros.
@@ -220,7 +219,7 @@ def cast_expression(column: str, target: str, source_type: str, *, trim: bool = 
 
 
 def stage_table(con: duckdb.DuckDBPyConnection, table: Table, path: Path, source_types: dict[str, str],
-                persons: PersonIndex | None = None) -> dict[str, int]:
+                persons: person_index.PersonIndex | None = None) -> dict[str, int]:
     """Create stg_<table> by renaming and casting; refuse wrong types, missing values, empty tables and
     duplicate keys. Return its rows and, for a yearly table (screened against `persons`), how many rows
     may belong to a person missing from personer (check_integrity refuses them)."""
@@ -245,10 +244,11 @@ def stage_table(con: duckdb.DuckDBPyConnection, table: Table, path: Path, source
             checks.append(("missing_value", column, f"{raw} is null"))
     aggregates = [f"count(*) filter (where {cond})" for *_, cond in checks]
     source = f"raw_{table.name}"
-    screened = table.yearly and persons is not None
-    if screened:  # bitmaps of persons and person-years (pipeline/person_index.py)
+    screens: dict[str, str] = {}
+    if table.yearly and persons is not None:  # bitmaps of persons and person-years (pipeline/person_index.py)
         source = persons.attach(source, casts["lopenr"])
-        aggregates += key_screens(persons, casts["lopenr"], casts["aar"], FIRST_PLAUSIBLE_YEAR)
+        screens = person_index.key_screens(persons, casts["lopenr"], casts["aar"], FIRST_PLAUSIBLE_YEAR)
+        aggregates += list(screens.values())
     elif table.key:  # a screen on 64-bit key hashes; a possible duplicate runs the exact query
         aggregates.append(f"count(*) - count(distinct hash({', '.join(quote(k) for k in table.key)}))")
     counts = con.execute(f"select {', '.join(aggregates)} from {source}").fetchall()[0] if aggregates else ()
@@ -265,11 +265,12 @@ def stage_table(con: duckdb.DuckDBPyConnection, table: Table, path: Path, source
     # Parquet is read again where it is used (fast, columnar); text formats are parsed once into a table
     kind = "temp view" if path.suffix == ".parquet" else "table"
     con.execute(f"create or replace {kind} stg_{table.name} as select {select} from raw_{table.name}")
-    unknown_persons = sum(counts[len(checks):len(checks) + 2]) if screened else 0
-    if table.key and (any(counts[len(checks):]) if screened else counts[-1]):
+    screened = dict(zip(screens, counts[len(checks):]))
+    if table.key and (any(screened.values()) if screens else counts[-1]):
         refuse_duplicates(con, table, path)
-    if screened:
+    if screens:
         con.execute(f"create or replace temp view keyed_{table.name} as {persons.keyed(f'stg_{table.name}')}")
+    unknown_persons = screened.get("unknown_rows", 0) + screened.get("unknown_ids", 0)
     return {"rows": n_rows, "unknown_persons": unknown_persons}
 
 

@@ -26,20 +26,16 @@ class PersonIndex:
     offset: int | None         # pid = lopenr - offset; None: pid from the dictionary table person_ids
     persons: int               # rows of personer
 
-    def raw_pid(self, lopenr: str) -> str:
-        """SQL for the pid of a raw lopenr expression; null where it cannot be a lopenr of personer."""
-        if self.offset is None:
-            return "person_ids.pid"
-        number = f"try_cast({lopenr} as bigint)"
-        return (f"case when cast({number} as varchar) = {lopenr} and {number} - {self.offset} "
-                f"between 0 and {self.size - 1} then {number} - {self.offset} end")
-
     def attach(self, relation: str, lopenr: str) -> str:
-        """`relation` with a column __pid (raw_pid of `lopenr`), as a table expression."""
+        """`relation` with a column __pid, the pid of the raw lopenr expression `lopenr` (null where it
+        cannot be a lopenr of personer), as a table expression."""
         if self.offset is None:
             return (f"(select raw.*, person_ids.pid as __pid from {relation} as raw "
                     f"left join person_ids on person_ids.id_lopenr = {lopenr})")
-        return f"(select *, {self.raw_pid(lopenr)} as __pid from {relation})"
+        number = f"try_cast({lopenr} as bigint)"
+        pid = (f"case when cast({number} as varchar) = {lopenr} and {number} - {self.offset} "
+               f"between 0 and {self.size - 1} then {number} - {self.offset} end")
+        return f"(select *, {pid} as __pid from {relation})"
 
     def keyed(self, relation: str) -> str:
         """A query of `relation` (checked rows, every lopenr in personer) with its pid first."""
@@ -67,10 +63,10 @@ def build(con: duckdb.DuckDBPyConnection) -> PersonIndex:
     return index
 
 
-def key_screens(index: PersonIndex, lopenr: str, aar: str, first_year: int) -> list[str]:
-    """Aggregates over `index.attach(...)` rows of a table keyed by (lopenr, aar), in this order:
-    rows whose lopenr cannot be in personer, distinct in-range ids missing from personer, rows with a year
-    outside first_year..today, and duplicate keys among the remaining rows (a bitmap of person-years).
+def key_screens(index: PersonIndex, lopenr: str, aar: str, first_year: int) -> dict[str, str]:
+    """Aggregates over `index.attach(...)` rows of a table keyed by (lopenr, aar), by name: rows whose
+    lopenr cannot be in personer, distinct in-range ids missing from personer, rows with a year outside
+    first_year..today, and duplicate keys among the remaining rows (a bitmap of person-years).
 
     The last is exact only where the first three are zero; otherwise the caller runs the exact queries.
     """
@@ -81,9 +77,9 @@ def key_screens(index: PersonIndex, lopenr: str, aar: str, first_year: int) -> l
     if index.offset is not None:
         unknown_ids = (f"coalesce(bit_count(bitstring_agg(__pid, 0, {index.size - 1}) "
                        f"| (select bits from person_bitmap)), {index.persons}) - {index.persons}")
-    return [
-        f"count(*) filter (where __pid is null and {lopenr} is not null)",
-        unknown_ids,
-        f"count(*) filter (where {aar} not between {first_year} and {first_year + years - 1})",
-        f"count({key}) - coalesce(bit_count(bitstring_agg({key}, 0, {index.size * years - 1})), 0)",
-    ]
+    return {
+        "unknown_rows": f"count(*) filter (where __pid is null and {lopenr} is not null)",
+        "unknown_ids": unknown_ids,
+        "outside_years": f"count(*) filter (where {aar} not between {first_year} and {first_year + years - 1})",
+        "duplicates": f"count({key}) - coalesce(bit_count(bitstring_agg({key}, 0, {index.size * years - 1})), 0)",
+    }
