@@ -2,10 +2,14 @@
 
 `all`, `bench` and each stage command run steps from this one list, so a step added here is run by
 `all`, timed by `bench` and checked for its inputs. Adding a step is one line in STEPS.
+
+Steps marked `beside` read only the panel and write tables of their own; `all` runs neighbouring ones
+side by side, one in this process and one in a forked process (pipeline/background.py).
 """
 from __future__ import annotations
 
 import importlib
+import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +41,7 @@ class Step:
     name: str                                           # the command that runs this step alone
     run: Callable[[Settings, StageMeter], object]       # may time its own sub-steps with the meter
     needs: Callable[[Paths], Sequence[Need]] = lambda paths: ()
+    beside: bool = False                                # may run beside the neighbouring `beside` steps
 
 
 def stage(module: str, function: str = "run", *, metered: bool = False) -> Callable[[Settings, StageMeter], object]:
@@ -60,11 +65,11 @@ def report_then_manifest(settings: Settings, meter: StageMeter) -> object:
 
 STEPS: tuple[Step, ...] = (
     Step("panel", stage("pipeline.register", "build_panel", metered=True)),
-    Step("describe", stage("pipeline.describe"), panel_files),
+    Step("describe", stage("pipeline.describe"), panel_files, beside=True),
     Step("estimate", stage("pipeline.estimate", metered=True),
-         lambda paths: [(paths.person_year, "panel"), (paths.municipality_year, "panel")]),
+         lambda paths: [(paths.person_year, "panel"), (paths.municipality_year, "panel")], beside=True),
     Step("robustness", stage("pipeline.robustness", metered=True),
-         lambda paths: [(paths.person_year, "panel"), (paths.municipality_year, "panel")]),
+         lambda paths: [(paths.person_year, "panel"), (paths.municipality_year, "panel")], beside=True),
     # reads only OUT; a table not (yet) written is a row marked missing
     Step("compare-report", stage("pipeline.compare")),
     Step("figures", stage("pipeline.render"), figure_tables),
@@ -99,7 +104,41 @@ def run_step(name: str, settings: Settings, meter: StageMeter) -> object:
         return step.run(settings, meter)
 
 
+def waves(steps: Sequence[Step] = STEPS) -> list[tuple[Step, ...]]:
+    """The steps in order, neighbouring `beside` steps grouped into one wave; every other step alone."""
+    grouped = itertools.groupby(steps, key=lambda step: step.beside)
+    return [wave for beside, run in grouped for wave in ([tuple(run)] if beside else [(s,) for s in run])]
+
+
+def run_beside(wave: Sequence[Step], settings: Settings, meter: StageMeter) -> dict[str, object]:
+    """The steps of one wave on two processes, timed as one stage `a+b+c` of `meter` with each step's own
+    timing (each process measures its own) inside it."""
+    from pipeline import background
+
+    for step in wave:
+        check_needs(step, settings.paths)
+
+    def job(step: Step) -> tuple[object, list[dict]]:
+        own = StageMeter(settings.paths.run_log)
+        with own.stage(step.name):
+            result = step.run(settings, own)
+        return result, own.stages
+
+    with meter.stage("+".join(step.name for step in wave)):
+        _, done = background.share(job, wave, name=" and ".join(step.name for step in wave),
+                                   processes=settings.duckdb_threads)
+        meter.add_concurrent([stages for _, stages in done])
+    return {step.name: result for step, (result, _) in zip(wave, done)}
+
+
 def run(settings: Settings, *, meter: StageMeter) -> dict[str, object]:
-    """Every step in order; return each step's result by name (the disclosure check's: its problems)."""
+    """Every step in order, a wave of `beside` steps side by side; return each step's result by name (the
+    disclosure check's: its problems)."""
     settings.paths.run_log.unlink(missing_ok=True)
-    return {step.name: run_step(step.name, settings, meter) for step in STEPS}
+    results: dict[str, object] = {}
+    for wave in waves():
+        if len(wave) == 1:
+            results[wave[0].name] = run_step(wave[0].name, settings, meter)
+        else:
+            results |= run_beside(wave, settings, meter)
+    return results

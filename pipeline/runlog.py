@@ -109,9 +109,26 @@ class StageMeter:
         entry["seconds"] = time.perf_counter() - start
         self.stages.append(entry)
         peak = entry["peak_mib"]
-        if self.console is not None:
-            label = "  " * entry["depth"] + name
-            self.console.print(f"[green]done[/green] {label:<30} {entry['seconds']:8.1f} s  {peak or 0:8.0f} MiB peak")
+        self._show(entry)
         if self.log_path is not None:
             record(self.log_path, full_name, "timing", seconds=round(entry["seconds"], 3),
                    peak_mib=None if peak is None else round(peak, 1))
+
+    def _show(self, entry: dict) -> None:
+        if self.console is not None:
+            label = "  " * entry["depth"] + entry["stage"].rsplit("/", 1)[-1]
+            self.console.print(f"[green]done[/green] {label:<30} {entry['seconds']:8.1f} s  "
+                               f"{entry['peak_mib'] or 0:8.0f} MiB peak")
+
+    def add_concurrent(self, meters: list[list[dict]]) -> None:
+        """The stages of meters that ran at the same time (in forked processes), nested in the open stages
+        here; their peaks add up in the open stages. The other meters logged them already."""
+        prefix = "".join(entry["stage"] + "/" for entry in self.open[-1:])
+        for stages in meters:
+            for entry in stages:
+                nested = {**entry, "stage": prefix + entry["stage"], "depth": entry["depth"] + len(self.open)}
+                self.stages.append(nested)
+                self._show(nested)
+        together = sum(entry["peak_mib"] or 0 for stages in meters for entry in stages if entry["depth"] == 0)
+        for entry in self.open:
+            entry["peak_mib"] = max(entry["peak_mib"] or 0, together)

@@ -76,3 +76,73 @@ def test_a_run_on_an_empty_input_names_the_missing_extract(tmp_path, command):
 def test_every_step_is_a_command():
     commands = {command.name or command.callback.__name__ for command in app.registered_commands}
     assert [step.name for step in STEPS if step.name not in commands] == []
+
+
+def test_the_steps_that_read_only_the_panel_form_one_wave():
+    from pipeline.run_all import waves
+
+    assert [[step.name for step in wave] for wave in waves()] == [
+        ["panel"], ["describe", "estimate", "robustness"], ["compare-report"], ["figures"], ["manifest"],
+        ["report"], ["disclosure-check"]]
+    assert [step for wave in waves() for step in wave] == list(STEPS)
+
+
+def waved_settings(tmp_path):
+    from pipeline.config import load_settings
+
+    return load_settings(input=tmp_path / "in", work=tmp_path / "work", out=tmp_path / "out")
+
+
+def test_a_wave_runs_its_steps_in_two_processes_and_keeps_their_timings(tmp_path):
+    import os
+    import time
+
+    from pipeline.run_all import Step, run_beside
+    from pipeline.runlog import StageMeter
+
+    def sleeper(settings, meter):
+        with meter.stage("inner"):
+            time.sleep(0.5)
+        return os.getpid()
+
+    wave = [Step("a", sleeper, beside=True), Step("b", sleeper, beside=True)]
+    meter = StageMeter()
+    start = time.perf_counter()
+    results = run_beside(wave, waved_settings(tmp_path), meter)
+    took = time.perf_counter() - start
+    assert set(results) == {"a", "b"} and len(set(results.values())) == 2   # two processes
+    assert took < 0.95, took   # side by side, not one after the other
+    names = [row["stage"] for row in meter.stages]
+    assert names[-1] == "a+b" and sorted(names[:-1]) == ["a+b/a", "a+b/a/inner", "a+b/b", "a+b/b/inner"]
+    assert all(row["seconds"] >= 0.5 for row in meter.stages)
+
+
+def test_an_error_in_a_wave_reaches_the_caller_with_its_kind(tmp_path):
+    from pipeline.errors import RunError
+    from pipeline.run_all import Step, run_beside
+    from pipeline.runlog import StageMeter
+
+    def fails(settings, meter):
+        raise RunError("missing_prerequisite", "step b cannot start")
+
+    wave = [Step("a", lambda settings, meter: 1, beside=True), Step("b", fails, beside=True)]
+    with pytest.raises(RunError) as raised:
+        run_beside(wave, waved_settings(tmp_path), StageMeter())
+    assert raised.value.kind == "missing_prerequisite" and "step b" in raised.value.message
+
+
+def test_a_wave_with_a_missing_input_starts_no_step(tmp_path):
+    from pipeline.errors import RunError
+    from pipeline.run_all import Step, run_beside
+    from pipeline.runlog import StageMeter
+
+    ran = tmp_path / "ran"
+
+    def touches(settings, meter):
+        ran.write_text("x")
+
+    wave = [Step("a", touches, beside=True),
+            Step("b", touches, lambda paths: [(paths.person_year, "panel")], beside=True)]
+    with pytest.raises(RunError, match="`b` cannot start"):
+        run_beside(wave, waved_settings(tmp_path), StageMeter())
+    assert not ran.exists()
