@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from models.design import (
     CLUSTER, INDIVIDUAL_BLOCKS, MODEL_NAMES, MUNICIPALITY_BLOCK_LABELS, MUNICIPALITY_BLOCK_NAME,
-    MUNICIPALITY_FE, OUTCOME, Design, DesignCache, build_design, regression_rows,
+    MUNICIPALITY_FE, OUTCOME, Design, DesignCache, regression_rows,
 )
 from models.fixed_effects import FixedEffectsResult, fit_absorbed_outcomes, normalise_effects
 from models.ols import OLSResult, fit_ols_subsets_outcomes
