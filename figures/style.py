@@ -18,6 +18,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.ticker import FuncFormatter  # noqa: E402
 
+from figures import fonts  # noqa: E402
 from pipeline.io import atomic_path  # noqa: E402
 
 DPI = 200
@@ -29,7 +30,7 @@ PDF_METADATA = {"CreationDate": None, "Producer": None, "Creator": None}
 
 RC = {
     "font.family": "sans-serif",
-    "font.sans-serif": ["DejaVu Sans"],
+    "font.sans-serif": ["DejaVu Sans"],   # led by its cut faces in context() (figures/fonts.py)
     "font.size": 8,
     "axes.titlesize": 8.5,
     "axes.labelsize": 8,
@@ -62,7 +63,7 @@ CATEGORY_COLOURS = {"overforing": "#0072B2", "asyl": "#E69F00", "familie": "#009
 @contextlib.contextmanager
 def context() -> Iterator[None]:
     """Apply the house rcParams while building and saving a figure."""
-    with matplotlib.rc_context(RC):
+    with matplotlib.rc_context({**RC, "font.sans-serif": fonts.family()}):
         yield
 
 
@@ -82,13 +83,18 @@ def new_figure(n_panels: int = 3, *, height: float = PANEL_HEIGHT_IN, width: flo
 def save_figure(fig: Figure, stem: Path, *, formats: Sequence[str] = FORMATS) -> list[Path]:
     """Write `stem`.png and `stem`.pdf atomically with deterministic bytes; return the paths."""
     written = []
-    with context():
-        for fmt in formats:
-            path = Path(stem).with_suffix(f".{fmt}")
-            metadata = PNG_METADATA if fmt == "png" else PDF_METADATA if fmt == "pdf" else None
-            with atomic_path(path) as tmp:
-                fig.savefig(tmp, format=fmt, dpi=DPI, metadata=metadata)
-            written.append(path)
+    engine = fig.get_layout_engine()
+    try:
+        with context():
+            for fmt in formats:
+                path = Path(stem).with_suffix(f".{fmt}")
+                metadata = PNG_METADATA if fmt == "png" else PDF_METADATA if fmt == "pdf" else None
+                with atomic_path(path) as tmp:
+                    fig.savefig(tmp, format=fmt, dpi=DPI, metadata=metadata)
+                written.append(path)
+                fig.set_layout_engine("none")   # the layout of the first format serves the others
+    finally:
+        fig.set_layout_engine(engine)
     return written
 
 

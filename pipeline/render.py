@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 from matplotlib.figure import Figure
 
-from figures import contributions, descriptive, municipal, regression, robustness, style
+from figures import contributions, descriptive, fonts, municipal, regression, robustness, style
 from pipeline import background, disclosure, runlog
 from pipeline.config import Settings
 
@@ -86,6 +86,7 @@ def run(settings: Settings) -> list[Path]:
         jobs[figure_id] = (figure_id, source, settings.paths.figures / figure_id, settings.suppression_marker,
                            settings.language)
     order = drawing_order(list(jobs))
+    fonts.family()   # the figures' font is cut (once) and registered before the drawing process forks
     _, drawn = background.share(lambda figure_id: render_one(*jobs[figure_id]), order, name="figures",
                                 processes=settings.duckdb_threads)
     written = dict(zip(order, drawn))

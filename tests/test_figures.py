@@ -262,3 +262,43 @@ def test_the_slowest_figures_are_drawn_first():
     assert order[:3] == list(render.SLOWEST_FIRST)
     assert sorted(order) == sorted(render.FIGURES)
     assert set(render.SLOWEST_FIRST) <= set(render.FIGURES)
+
+
+# Municipality names in Sami and Norwegian (KLASS 131), as a card or a label may show them
+MUNICIPALITY_NAMES = ("Guovdageaidnu - Kautokeino", "Kárášjohka - Karasjok", "Deatnu - Tana", "Unjárga - Nesseby",
+                      "Porsáŋgu - Porsanger - Porsanki", "Gáivuotna - Kåfjord - Kaivuono", "Loabák - Lavangen",
+                      "Divtasvuodna - Tysfjord", "Hábmer - Hamarøy", "Snåase - Snåsa", "Raarvihke - Røyrvik",
+                      "Aarborte - Hattfjelldal", "Vågå", "Sel", "Nordre Land", "Bø", "Våler", "Ørland")
+
+
+def test_the_cut_font_holds_every_character_the_figures_write():
+    from fontTools.ttLib import TTFont
+
+    from figures import fonts
+
+    text = {c for language in style.LABELS.values() for label in language.values() for c in label if c != "\n"}
+    text |= set("".join(MUNICIPALITY_NAMES)) | set("0123456789 −–%,.()≤≥±·×R²")
+    faces = fonts.cut_faces(fonts.cache_directory())
+    assert len(faces) == 4
+    for face in faces:
+        cmap = TTFont(face)["cmap"].getBestCmap()
+        assert sorted(c for c in text if ord(c) not in cmap) == [], face.name
+    assert fonts.family() == [fonts.FAMILY, "DejaVu Sans"]
+
+
+def test_the_cut_font_draws_the_same_png_as_the_whole_font(tmp_path, monkeypatch):
+    from figures import fonts
+
+    source = releasable(tmp_path, botid_table(), "fig3_08", ["share_pct"])
+    numeric = render.FIGURES["fig3_08"][2]
+
+    def draw(stem: str) -> list[Path]:
+        return style.save_figure(descriptive.fig3_08(render.read_releasable(source, numeric, marker=MARKER)),
+                                 tmp_path / stem)
+
+    cut_png, cut_pdf = draw("cut")
+    monkeypatch.setattr(fonts, "family", lambda: ["DejaVu Sans"])
+    whole_png, whole_pdf = draw("whole")
+    assert cut_png.read_bytes() == whole_png.read_bytes()
+    assert b"DejaVuSansFigures" in cut_pdf.read_bytes() and b"DejaVuSansFigures" not in whole_pdf.read_bytes()
+    assert len(cut_pdf.read_bytes()) < 2 * len(whole_pdf.read_bytes())
