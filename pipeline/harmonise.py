@@ -1,26 +1,35 @@
-"""Stage 2, harmonise: residence codes to the 2020 municipality structure (methods.md §4)."""
+"""Stage 2, harmonise: residence codes to the 2020 municipality structure (methods.md §4).
+
+The residence rows are matched to the crosswalk in the pass over the registers
+(pipeline/municipalities.py), which reads each register once; this module builds the crosswalk it joins,
+refuses what it cannot match and summarises what it matched.
+"""
 from __future__ import annotations
 
 from pathlib import Path
 
 import duckdb
+import numpy as np
 
-from pipeline.config import Settings
 from pipeline.db import run_sql
 from pipeline.load import refuse_if_any
 
 
-def run(con: duckdb.DuckDBPyConnection, settings: Settings, bosted_file: Path) -> dict[str, int]:
-    """Define `harmonised_bosted`; refuse codes the crosswalk lacks for their year; return row counts."""
+def prepare(con: duckdb.DuckDBPyConnection) -> None:
+    """Create `municipality_index`, `crosswalk` and the view `harmonised_bosted` (sql/20)."""
     run_sql(con, "20_harmonised_bosted.sql")
-    rows_out, unmatched_rows, codes, municipalities = con.execute(
-        "select count(*), count(*) filter (where kommnr_2020 is null), count(distinct kommnr), "
-        "count(distinct kommnr_2020) from harmonised_bosted").fetchall()[0]
-    if unmatched_rows:
-        refuse_unmatched(con, bosted_file)
-    rows_in = con.execute("select count(*) from stg_bosted").fetchall()[0][0]
-    con.execute(f"set variable harmonised_rows = {int(rows_out)}")
-    return {"bosted_rows": rows_in, "rows_in_study_years": rows_out,
+
+
+def summary(con: duckdb.DuckDBPyConnection, bosted_rows: int, study_rows: int,
+            crosswalk_rows_used: np.ndarray) -> dict[str, int]:
+    """Row and code counts of the harmonisation, from the pass: `study_rows` residence rows of the study
+    years, matched to the crosswalk rows marked in `crosswalk_rows_used`."""
+    used = np.flatnonzero(crosswalk_rows_used).tolist()
+    codes, municipalities = con.execute(
+        "select count(distinct kommnr), count(distinct kommnr_2020) from crosswalk "
+        "where crosswalk_row in (select unnest(?::integer[]))", [used]).fetchall()[0]
+    con.execute(f"set variable harmonised_rows = {int(study_rows)}")
+    return {"bosted_rows": bosted_rows, "rows_in_study_years": study_rows,
             "codes_used": codes, "municipalities_2020": municipalities}
 
 
@@ -39,3 +48,5 @@ def refuse_unmatched(con: duckdb.DuckDBPyConnection, bosted_file: Path) -> None:
         kind="kommnr_other_year", file=bosted_file, column="kommnr",
         detail="have a municipality code that is valid only in other years (shown with the years "
                "kommuneendringer lists it for)")
+    raise RuntimeError(f"the pass over the registers found a residence code of {bosted_file} without a "
+                       f"crosswalk row, which the exact query does not find")

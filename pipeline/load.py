@@ -9,7 +9,10 @@ import codecs
 import csv
 import datetime as dt
 import gzip
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import NoReturn
 
 import duckdb
 
@@ -219,10 +222,14 @@ def cast_expression(column: str, target: str, source_type: str, *, trim: bool = 
 
 
 def stage_table(con: duckdb.DuckDBPyConnection, table: Table, path: Path, source_types: dict[str, str],
-                persons: person_index.PersonIndex | None = None) -> dict[str, int]:
+                persons: person_index.PersonIndex | None = None, *, in_the_pass: bool = False) -> dict:
     """Create stg_<table> by renaming and casting; refuse wrong types, missing values, empty tables and
     duplicate keys. Return its rows and, for a yearly table (screened against `persons`), how many rows
-    may belong to a person missing from personer (check_integrity refuses them)."""
+    may belong to a person missing from personer (check_integrity refuses them).
+
+    A register read `in_the_pass` is not scanned here: its row checks are made in the scan of the pass over
+    the registers (pipeline/municipalities.py), from a flag per row in keyed_<table>; the returned
+    RowChecks finds and raises the refusal behind a flag."""
     try:
         n_rows = con.execute(f"select count(*) from raw_{table.name}").fetchall()[0][0]
     except duckdb.Error as exc:
@@ -232,7 +239,6 @@ def stage_table(con: duckdb.DuckDBPyConnection, table: Table, path: Path, source
                             detail="holds no data rows (a header only)")
     trim = not path.suffix == ".parquet"  # text from CSV may carry blanks around values
     casts = {c: cast_expression(c, t, source_types[c], trim=trim) for c, t in table.columns.items()}
-    key_cols = ", ".join(quote(k) for k in (table.key or tuple(table.columns)[:1]))
     # every check of the table in one scan: (kind, column, condition on a raw row)
     checks = []
     for column, expr in casts.items():
@@ -242,6 +248,16 @@ def stage_table(con: duckdb.DuckDBPyConnection, table: Table, path: Path, source
             checks.append(("wrong_type", column, f"{raw} is not null and ({expr}) is null"))
         if column not in table.nullable:
             checks.append(("missing_value", column, f"{raw} is null"))
+    # Parquet is read again where it is used (fast, columnar); text formats are parsed once into a table
+    kind = "temp view" if path.suffix == ".parquet" else "table"
+    select = ", ".join(f"{expr} as {quote(c)}" for c, expr in casts.items())
+    if in_the_pass:
+        flag = " or ".join(f"({condition})" for *_, condition in checks) or "false"
+        con.execute(f"create or replace {kind} stg_{table.name} as select {select}, {flag} as __refused "
+                    f"from raw_{table.name}")
+        con.execute(f"create or replace temp view keyed_{table.name} as "
+                    f"{persons.flagged(f'stg_{table.name}')}")
+        return {"rows": n_rows, "unknown_persons": 0, "row_checks": RowChecks(table, path, tuple(checks))}
     aggregates = [f"count(*) filter (where {cond})" for *_, cond in checks]
     source = f"raw_{table.name}"
     screens: dict[str, str] = {}
@@ -253,17 +269,8 @@ def stage_table(con: duckdb.DuckDBPyConnection, table: Table, path: Path, source
         aggregates.append(f"count(*) - count(distinct hash({', '.join(quote(k) for k in table.key)}))")
     counts = con.execute(f"select {', '.join(aggregates)} from {source}").fetchall()[0] if aggregates else ()
     counts = [count or 0 for count in counts]  # aggregates of no rows are null
-    for (kind, column, condition), count in zip(checks, counts):
-        if count:
-            examples = con.execute(f"select {key_cols}, {quote(column)} from raw_{table.name} "
-                                   f"where {condition} limit 5").fetchall()
-            detail = (f"are not of type {table.columns[column]} as the contract requires"
-                      if kind == "wrong_type" else "have no value where the contract requires one")
-            raise ContractError(kind, file=path, column=column, count=count,
-                                examples=[_row(e) for e in examples], detail=detail)
-    select = ", ".join(f"{expr} as {quote(c)}" for c, expr in casts.items())
-    # Parquet is read again where it is used (fast, columnar); text formats are parsed once into a table
-    kind = "temp view" if path.suffix == ".parquet" else "table"
+    refuse_failed_checks(con, table, path, [check for check, count in zip(checks, counts) if count],
+                         counts=[count for count in counts[:len(checks)] if count])
     con.execute(f"create or replace {kind} stg_{table.name} as select {select} from raw_{table.name}")
     screened = dict(zip(screens, counts[len(checks):]))
     if table.key and (any(screened.values()) if screens else counts[-1]):
@@ -272,6 +279,44 @@ def stage_table(con: duckdb.DuckDBPyConnection, table: Table, path: Path, source
         con.execute(f"create or replace temp view keyed_{table.name} as {persons.keyed(f'stg_{table.name}')}")
     unknown_persons = screened.get("unknown_rows", 0) + screened.get("unknown_ids", 0)
     return {"rows": n_rows, "unknown_persons": unknown_persons}
+
+
+def refuse_failed_checks(con: duckdb.DuckDBPyConnection, table: Table, path: Path,
+                         checks: Sequence[tuple[str, str, str]], counts: Sequence[int] | None = None) -> None:
+    """Raise the refusal of the first of `checks` (kind, column, condition on a raw row) that some row
+    fails, with up to five of them; `counts`, if known, are the rows failing each."""
+    key_cols = ", ".join(quote(k) for k in (table.key or tuple(table.columns)[:1]))
+    for i, (kind, column, condition) in enumerate(checks):
+        count = counts[i] if counts is not None else \
+            con.execute(f"select count(*) from raw_{table.name} where {condition}").fetchall()[0][0]
+        if count:
+            examples = con.execute(f"select {key_cols}, {quote(column)} from raw_{table.name} "
+                                   f"where {condition} limit 5").fetchall()
+            detail = (f"are not of type {table.columns[column]} as the contract requires"
+                      if kind == "wrong_type" else "have no value where the contract requires one")
+            raise ContractError(kind, file=path, column=column, count=count,
+                                examples=[_row(e) for e in examples], detail=detail)
+
+
+@dataclass(frozen=True)
+class RowChecks:
+    """The row checks of a register that the pass over the registers makes in its own scan."""
+    table: Table
+    path: Path
+    checks: tuple[tuple[str, str, str], ...]   # (kind, column, condition on a raw row)
+
+    def refuse(self, con: duckdb.DuckDBPyConnection) -> NoReturn:
+        """Raise the refusal behind a flagged row, an unknown person or a duplicate key that the pass found,
+        as the exact queries name it: types and missing values, then persons, then keys."""
+        refuse_failed_checks(con, self.table, self.path, self.checks)
+        refuse_unknown_persons(con, self.table.name, self.path)
+        refuse_duplicates(con, self.table, self.path)
+        raise RuntimeError(f"the pass over the registers flagged a row of {self.path} that no exact check refuses")
+
+    def refuse_outside_study(self, con: duckdb.DuckDBPyConnection) -> None:
+        """For rows of years outside the study, which the pass does not key: duplicates, then impossible years."""
+        refuse_duplicates(con, self.table, self.path)
+        refuse_years_outside(con, self.table.name, self.path)
 
 
 def refuse_duplicates(con: duckdb.DuckDBPyConnection, table: Table, path: Path) -> None:
@@ -295,11 +340,30 @@ def refuse_if_any(con, sql: str, *, kind: str, file: Path, column: str, detail: 
         raise ContractError(kind, file=file, column=column, count=count, examples=examples, detail=detail)
 
 
+def refuse_years_outside(con: duckdb.DuckDBPyConnection, name: str, path: Path) -> None:
+    today = dt.date.today()
+    refuse_if_any(
+        con, f"select aar, count(*) from stg_{name} where aar < {FIRST_PLAUSIBLE_YEAR} "
+             f"or aar > {today.year} group by aar order by aar",
+        kind="year_outside_study", file=path, column="aar",
+        detail=f"have a year that no register can hold (outside {FIRST_PLAUSIBLE_YEAR}-{today.year}); "
+               f"shown as (aar, rows)")
+
+
+def refuse_unknown_persons(con: duckdb.DuckDBPyConnection, name: str, path: Path) -> None:
+    refuse_if_any(
+        con, f"select t.lopenr, t.aar from stg_{name} t anti join stg_personer p using (lopenr) "
+             f"order by t.lopenr, t.aar",
+        kind="unknown_person", file=path, column="lopenr",
+        detail="belong to a lopenr that is not in personer")
+
+
 def check_integrity(con: duckdb.DuckDBPyConnection, settings: Settings, files: dict[str, Path],
-                    unknown_persons: dict[str, int]) -> None:
+                    unknown_persons: dict[str, int], in_the_pass: Collection[str] = ()) -> None:
     """The contract's refusal list beyond types: keys, code lists, dates, references, municipality codes.
 
-    A yearly table is joined to personer only where stage_table's screen found a lopenr it lacks."""
+    A yearly table is joined to personer only where stage_table's screen found a lopenr it lacks. The
+    registers `in_the_pass` are checked for years and persons there (RowChecks)."""
     for (name, column), allowed in CODE_LISTS.items():
         listed = ", ".join(sql_string(a) for a in allowed)
         refuse_if_any(
@@ -324,19 +388,12 @@ def check_integrity(con: duckdb.DuckDBPyConnection, settings: Settings, files: d
         kind="impossible_date", file=files["personer"], column="foedselsaar",
         detail=f"have a birth year outside {FIRST_PLAUSIBLE_YEAR}-{today.year}")
     for name, path in files.items():
+        if name in in_the_pass:
+            continue
         if "aar" in TABLES[name].columns:
-            refuse_if_any(
-                con, f"select aar, count(*) from stg_{name} where aar < {FIRST_PLAUSIBLE_YEAR} "
-                     f"or aar > {today.year} group by aar order by aar",
-                kind="year_outside_study", file=path, column="aar",
-                detail=f"have a year that no register can hold (outside {FIRST_PLAUSIBLE_YEAR}-{today.year}); "
-                       f"shown as (aar, rows)")
+            refuse_years_outside(con, name, path)
         if TABLES[name].yearly and unknown_persons[name]:
-            refuse_if_any(
-                con, f"select t.lopenr, t.aar from stg_{name} t anti join stg_personer p using (lopenr) "
-                     f"order by t.lopenr, t.aar",
-                kind="unknown_person", file=path, column="lopenr",
-                detail="belong to a lopenr that is not in personer")
+            refuse_unknown_persons(con, name, path)
     refuse_if_any(
         con, "select k.aar, k.kommnr, k.kommnr_2020 from stg_kommuneendringer k "
              "anti join stg_kommuner_2020 m using (kommnr_2020) order by k.aar, k.kommnr",
@@ -358,14 +415,17 @@ def load_grunnbelop(con: duckdb.DuckDBPyConnection, settings: Settings, files: d
                             examples=missing, detail="of the study years have no grunnbeløp")
 
 
-def run(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict[str, dict]:
-    """Load and validate every table; return per-table file path and row count (for the manifest).
+def run(con: duckdb.DuckDBPyConnection, settings: Settings,
+        in_the_pass: Collection[str] = ()) -> tuple[dict[str, dict], dict[str, RowChecks]]:
+    """Load and validate every table; return per-table file path and row count (for the manifest), and the
+    row checks of the registers `in_the_pass`, left to the pass over the registers.
 
     Municipality codes are checked against the crosswalk in the harmonise stage, in the same join.
     """
     files: dict[str, Path] = {}
     rows: dict[str, dict] = {}
     unknown_persons: dict[str, int] = {}
+    row_checks: dict[str, RowChecks] = {}
     persons = None  # personer comes first; the yearly tables are screened against its index
     for table in TABLES.values():
         found = register_raw(con, settings, table)
@@ -373,11 +433,13 @@ def run(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict[str, dict]:
             continue
         path, source_types = found
         files[table.name] = path
-        staged = stage_table(con, table, path, source_types, persons)
+        staged = stage_table(con, table, path, source_types, persons, in_the_pass=table.name in in_the_pass)
         rows[table.name] = {"file": str(path), "rows": staged["rows"]}
         unknown_persons[table.name] = staged["unknown_persons"]
+        if "row_checks" in staged:
+            row_checks[table.name] = staged["row_checks"]
         if table.name == "personer":
             persons = person_index.build(con)
     load_grunnbelop(con, settings, files)
-    check_integrity(con, settings, files, unknown_persons)
-    return rows
+    check_integrity(con, settings, files, unknown_persons, in_the_pass)
+    return rows, row_checks

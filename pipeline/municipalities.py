@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import queue
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import duckdb
@@ -21,10 +21,13 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from pipeline import harmonise
 from pipeline.config import SQL_DIR, Settings
 from pipeline.db import run_sql
+from pipeline.load import RowChecks
 
 BATCH_ROWS = 1 << 21
+REGISTERS = ("bosted", "inntekt", "utdanning")   # read once, by the pass, which makes their load checks
 WORKING_AGE = (30, 59)
 REGIONS = ("europa", "afrika", "asia", "nord_amerika", "latin_amerika", "oseania")
 # A person's background in one byte: the flags below and, in bits 4-6, the region (0: none, else 1 + its index
@@ -88,40 +91,98 @@ def batches(con: duckdb.DuckDBPyConnection, name: str) -> Iterator[dict[str, np.
         thread.join()
 
 
-def person_codes(con: duckdb.DuckDBPyConnection, size: int) -> tuple[np.ndarray, np.ndarray]:
-    """Birth year and background code of every pid."""
-    birth_year, code = np.zeros(size, np.int16), np.zeros(size, np.uint8)
+def person_codes(con: duckdb.DuckDBPyConnection, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Birth year and background code of every pid, and whether the pid is one of personer."""
+    birth_year, code, exists = np.zeros(size, np.int16), np.zeros(size, np.uint8), np.zeros(size, bool)
     for batch in batches(con, "40_municipality_persons.sql"):
         pid = batch["pid"]
         birth_year[pid] = batch["foedselsaar"]
         region = pd.Categorical(batch["region"], categories=REGIONS).codes.astype(np.int64) + 1  # -1: none
         flags = sum(batch[flag].astype(np.int64) * bit for flag, bit in PERSON_FLAGS.items())
         code[pid] = (flags | (region << 4)).astype(np.uint8)
-    return birth_year, code
+        exists[pid] = True
+    return birth_year, code, exists
+
+
+class Refused(Exception):
+    """A row of a register that the checks refuse: once the pass has stopped reading, `refuse(con)` (by
+    default the register's load checks) names it with the exact queries."""
+
+    def __init__(self, refuse: Callable[[duckdb.DuckDBPyConnection], None] | None = None) -> None:
+        super().__init__()
+        self.refuse = refuse
+
+
+@dataclass
+class RowScreen:
+    """The load checks of one register (load.RowChecks), made batch by batch in the pass: a row flagged
+    `refused`, a pid that personer lacks, a study person-year seen twice. Rows of other years are counted;
+    the exact queries check them after the pass."""
+    checks: RowChecks
+    exists: np.ndarray      # by pid: one of personer
+    first_year: int
+    n_years: int
+    rows_outside: int = 0
+
+    def study_rows(self, batch: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """The batch's rows of the study years, and their year index; raise Refused for a refused row."""
+        if batch["refused"].any() or not self.exists[batch["pid"]].all():
+            raise Refused
+        year_index = batch["aar"].astype(np.int64) - self.first_year
+        inside = (year_index >= 0) & (year_index < self.n_years)
+        self.rows_outside += len(inside) - int(np.count_nonzero(inside))
+        return inside, year_index
+
+    @staticmethod
+    def mark(marks: np.ndarray, person_year: np.ndarray, values: np.ndarray) -> None:
+        """Write `values` (distinct, none -1) at `person_year` in `marks` (-1: not seen); raise Refused
+        for a person-year seen in an earlier batch or twice in this one."""
+        if (marks[person_year] != -1).any():
+            raise Refused
+        marks[person_year] = values
+        if (marks[person_year] != values).any():   # of two rows with one key, one value was overwritten
+            raise Refused
+
+
+def read_register(con: duckdb.DuckDBPyConnection, name: str, screen: RowScreen, count) -> None:
+    """Pass the study-year rows of sql/<name> to `count(batch, inside, year_index)`, batch by batch, under
+    `screen`; on a refused row stop reading and raise the refusal the exact queries give."""
+    try:
+        with contextlib.closing(batches(con, name)) as stream:
+            for batch in stream:
+                count(batch, *screen.study_rows(batch))
+    except Refused as refused:
+        (refused.refuse or screen.checks.refuse)(con)
+    if screen.rows_outside:
+        screen.checks.refuse_outside_study(con)
 
 
 @dataclass(frozen=True)
 class RegisterCounts:
     """Residents per group (municipality index * years + year index) and background code; residents aged
-    30-59 per group and working-age code; the sum of their incomes per group."""
+    30-59 per group and working-age code; the sum of their incomes per group. Residence rows of the study
+    years, and the crosswalk rows they matched."""
     by_code: np.ndarray
     working_by_code: np.ndarray
     income_sum: np.ndarray
+    residence_rows: int
+    crosswalk_rows_used: np.ndarray
 
 
-def read_registers(con: duckdb.DuckDBPyConnection, settings: Settings) -> RegisterCounts:
-    """One pass over residence, income and education: count the municipality characteristics, and keep
-    the rows of the persons in related_persons (sql/28) as tables for the panel (sql/29)."""
-    con.execute("create or replace temp table municipality_index as select kommnr_2020, "
-                "(row_number() over (order by kommnr_2020) - 1)::integer as municipality_index "
-                "from stg_kommuner_2020")
+def read_registers(con: duckdb.DuckDBPyConnection, settings: Settings,
+                   row_checks: dict[str, RowChecks]) -> RegisterCounts:
+    """One pass over residence, income and education: make their load checks (`row_checks`), count the
+    municipality characteristics, and keep the rows of the persons in related_persons (sql/28) as tables
+    for the panel (sql/29)."""
     years = np.arange(settings.first_year, settings.last_year + 1)
     con.execute(f"set variable study_year_count = {len(years)}")
     size = con.execute("select getvariable('person_index_size')").fetchall()[0][0]
-    n_municipalities = con.execute("select count(*) from municipality_index").fetchall()[0][0]
+    crosswalk = con.execute("select municipality_index from crosswalk order by crosswalk_row").fetchnumpy()
+    g = dict(con.execute("select aar, g from stg_grunnbelop").fetchall())
     related = np.zeros(size, bool)
     related[con.execute("select pid from related_persons").fetchnumpy()["pid"]] = True
-    counts, related_rows = count_residents(con, size, n_municipalities, years, related)
+    counts, related_rows = count_residents(con, size, crosswalk["municipality_index"].astype(np.int64), years,
+                                           np.array([g[y] for y in years], np.int64), related, row_checks)
     for name, columns in related_rows.items():
         con.register("rows_view", pa.table(columns))
         con.execute(f"create or replace temp table related_{name}_rows as select * from rows_view")
@@ -129,66 +190,103 @@ def read_registers(con: duckdb.DuckDBPyConnection, settings: Settings) -> Regist
     return counts
 
 
-def count_residents(con: duckdb.DuckDBPyConnection, size: int, n_municipalities: int, years: np.ndarray,
-                    related: np.ndarray) -> tuple[RegisterCounts, dict[str, dict[str, np.ndarray]]]:
-    """The counts of RegisterCounts, and the rows (pid, year index, values) of the `related` pids."""
+def count_residents(con: duckdb.DuckDBPyConnection, size: int, crosswalk_municipality: np.ndarray,
+                    years: np.ndarray, g: np.ndarray, related: np.ndarray, row_checks: dict[str, RowChecks],
+                    ) -> tuple[RegisterCounts, dict[str, dict[str, np.ndarray]]]:
+    """The counts of RegisterCounts, and the rows (pid, year index, values) of the `related` pids.
+
+    `crosswalk_municipality`: the municipality index of each crosswalk row; `g`: G of each study year."""
+    n_municipalities = con.execute("select count(*) from municipality_index").fetchall()[0][0]
     n_years, n_groups = len(years), n_municipalities * len(years)
-    birth_year, code = person_codes(con, size)
+    birth_year, code, exists = person_codes(con, size)
+
+    def screen(name: str) -> RowScreen:
+        return RowScreen(row_checks[name], exists, int(years[0]), n_years)
+
     by_code = np.zeros(n_groups * 128, np.int64)
+    crosswalk_used = np.zeros(len(crosswalk_municipality), bool)
     ids = {"pid": np.zeros(0, np.int64), "year_index": np.zeros(0, np.int16)}
     kept = {"residence": [ids | {"municipality_index": np.zeros(0, np.int32)}],  # the columns, if no rows
             "income": [ids | {"yrkinnt": np.zeros(0, np.int64)}],
             "education": [ids | {"in_education": np.zeros(0, bool), "nus_level": np.zeros(0, np.uint8)}]}
-    # each resident aged 30-59 gets a row; slot[person-year key] is that row
+    # slot[person-year key]: a resident aged 30-59's row (>= 0); any other resident: -2 - their row number
     slot = np.full(size * n_years, -1, np.int32)
     working_groups, working_codes = [], []
-    n_working = 0
-    for batch in batches(con, "41_municipality_residents.sql"):
-        pid, groups, year_index = batch["pid"], batch["group_index"], batch["year_index"]
+    n_working = n_residents = 0
+
+    def residents(batch: dict[str, np.ndarray], inside: np.ndarray, year_index: np.ndarray) -> None:
+        nonlocal n_working, n_residents
+        pid, crosswalk_row, year_index = batch["pid"][inside], batch["crosswalk_row"][inside], year_index[inside]
+        if (crosswalk_row < 0).any():
+            raise Refused(lambda con: harmonise.refuse_unmatched(con, row_checks["bosted"].path))
+        crosswalk_used[crosswalk_row] = True
+        groups = crosswalk_municipality[crosswalk_row] * n_years + year_index
         codes = code[pid]
-        by_code += np.bincount(groups * 128 + codes, minlength=n_groups * 128)
+        by_code[:] += np.bincount(groups * 128 + codes, minlength=n_groups * 128)
         age = years[year_index] - birth_year[pid]
         working = (age >= WORKING_AGE[0]) & (age <= WORKING_AGE[1])
         n_new = int(working.sum())
-        slot[batch["person_year"][working]] = np.arange(n_working, n_working + n_new, dtype=np.int32)
+        rows = np.arange(n_residents, n_residents + len(pid), dtype=np.int64)
+        values = np.where(working, np.cumsum(working) - 1 + n_working, -2 - rows).astype(np.int32)
+        RowScreen.mark(slot, pid * n_years + year_index, values)
         working_groups.append(groups[working].astype(np.int32))
         working_codes.append((codes[working] & IMMIGRANT_BACKGROUND).astype(np.uint8))
         n_working += n_new
+        n_residents += len(pid)
         keep = related[pid]
         kept["residence"].append({"pid": pid[keep], "year_index": year_index[keep].astype(np.int16),
                                   "municipality_index": (groups[keep] // n_years).astype(np.int32)})
+
+    read_register(con, "41_municipality_residents.sql", screen("bosted"), residents)
     working_group = np.concatenate(working_groups) if working_groups else np.zeros(0, np.int32)
     status = np.concatenate(working_codes) if working_codes else np.zeros(0, np.uint8)
-    del working_groups, working_codes
+    working_groups.clear(), working_codes.clear()
+
+    seen = np.full(size * n_years, -1, np.int32)   # the person-years of income, then of education
+    n_rows = 0
+
+    def rows_of(batch_pid: np.ndarray) -> np.ndarray:
+        nonlocal n_rows
+        n_rows += len(batch_pid)
+        return np.arange(n_rows - len(batch_pid), n_rows, dtype=np.int32)
 
     income_sum = np.zeros(n_groups)
-    for batch in batches(con, "42_municipality_income.sql"):
-        person_year = batch["person_year"]
+
+    def income(batch: dict[str, np.ndarray], inside: np.ndarray, year_index: np.ndarray) -> None:
+        pid, year_index, yrkinnt = batch["pid"][inside], year_index[inside], batch["yrkinnt"][inside]
+        person_year = pid * n_years + year_index
+        RowScreen.mark(seen, person_year, rows_of(pid))
         row = slot[person_year]
         hit = row >= 0
-        row = row[hit]
-        status[row] |= (INCOME_RECORD | batch["employed"][hit] * EMPLOYED
-                        | batch["income_over_4g"][hit] * INCOME_OVER_4G
-                        | batch["benefits_over_income"][hit] * BENEFITS_OVER_INCOME).astype(np.uint8)
-        income_sum += np.bincount(working_group[row], weights=batch["yrkinnt"][hit].astype(np.float64),
-                                  minlength=n_groups)
-        pid = person_year // n_years
+        row, g_year, earned = row[hit], g[year_index[hit]], yrkinnt[hit]
+        benefits = batch["benefits"][inside][hit]
+        status[row] |= (INCOME_RECORD | (earned > g_year) * EMPLOYED | (earned > 4 * g_year) * INCOME_OVER_4G
+                        | ((benefits > 0) & (benefits > earned)) * BENEFITS_OVER_INCOME).astype(np.uint8)
+        income_sum[:] += np.bincount(working_group[row], weights=earned.astype(np.float64), minlength=n_groups)
         keep = related[pid]
-        kept["income"].append({"pid": pid[keep], "year_index": (person_year[keep] % n_years).astype(np.int16),
-                               "yrkinnt": batch["yrkinnt"][keep]})
-    for batch in batches(con, "43_municipality_education.sql"):
-        person_year, level = batch["person_year"], batch["nus_level"]
+        kept["income"].append({"pid": pid[keep], "year_index": year_index[keep].astype(np.int16),
+                               "yrkinnt": yrkinnt[keep]})
+
+    def education(batch: dict[str, np.ndarray], inside: np.ndarray, year_index: np.ndarray) -> None:
+        pid, year_index = batch["pid"][inside], year_index[inside]
+        level, in_education = batch["nus_level"][inside], batch["in_education"][inside]
+        person_year = pid * n_years + year_index
+        RowScreen.mark(seen, person_year, rows_of(pid))
         row = slot[person_year]
         hit = row >= 0
         higher = (level[hit] >= 6) & (level[hit] <= 8)
-        status[row[hit]] |= (batch["in_education"][hit] * IN_EDUCATION | higher * HIGHER_EDUCATION).astype(np.uint8)
-        pid = person_year // n_years
+        status[row[hit]] |= (in_education[hit] * IN_EDUCATION | higher * HIGHER_EDUCATION).astype(np.uint8)
         keep = related[pid]
-        kept["education"].append({"pid": pid[keep], "year_index": (person_year[keep] % n_years).astype(np.int16),
-                                  "in_education": batch["in_education"][keep], "nus_level": level[keep]})
-    del slot
+        kept["education"].append({"pid": pid[keep], "year_index": year_index[keep].astype(np.int16),
+                                  "in_education": in_education[keep], "nus_level": level[keep]})
+
+    read_register(con, "42_municipality_income.sql", screen("inntekt"), income)
+    seen.fill(-1)
+    n_rows = 0
+    read_register(con, "43_municipality_education.sql", screen("utdanning"), education)
     working_by_code = np.bincount(working_group.astype(np.int64) * 128 + status, minlength=n_groups * 128)
-    counts = RegisterCounts(by_code.reshape(n_groups, 128), working_by_code.reshape(n_groups, 128), income_sum)
+    counts = RegisterCounts(by_code.reshape(n_groups, 128), working_by_code.reshape(n_groups, 128), income_sum,
+                            n_residents, crosswalk_used)
     return counts, {name: concatenate(parts) for name, parts in kept.items()}
 
 

@@ -37,6 +37,13 @@ class PersonIndex:
                f"between 0 and {self.size - 1} then {number} - {self.offset} end")
         return f"(select *, {pid} as __pid from {relation})"
 
+    def flagged(self, relation: str) -> str:
+        """A query of `relation` (staged rows, each with the flag __refused of its failed checks) for the pass
+        over the registers: pid first (-1 where the lopenr cannot be one of personer), the columns, and
+        `refused`, true for a row that fails a check or whose lopenr cannot be one of personer."""
+        return (f"select coalesce(__pid, -1) as pid, * exclude (__pid, __refused), "
+                f"__refused or __pid is null as refused from {self.attach(relation, 'lopenr')}")
+
     def keyed(self, relation: str) -> str:
         """A query of `relation` (checked rows, every lopenr in personer) with its pid first."""
         if self.offset is None:

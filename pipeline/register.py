@@ -61,8 +61,11 @@ def validate(settings: Settings) -> dict[str, dict]:
     scratch = Path(tempfile.mkdtemp(prefix=".validate-", dir=settings.paths.work))
     try:
         with scratch_database(scratch / "validate.duckdb", settings, spill=scratch / "duckdb_tmp") as con:
-            tables = load.run(con, settings)
-            harmonise.run(con, settings, Path(tables["bosted"]["file"]))
+            tables, row_checks = load.run(con, settings, in_the_pass=municipalities.REGISTERS)
+            create_reference_tables(con, settings)
+            harmonise.prepare(con)
+            panel.find_related_persons(con)
+            municipalities.read_registers(con, settings, row_checks)   # the registers' checks are made here
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     return tables
@@ -77,14 +80,15 @@ def build_panel(settings: Settings, meter: StageMeter | None = None) -> dict:
     building = paths.work / ".register.duckdb.building"
     with scratch_database(building, settings) as con:
         with meter.stage("load_validate"):
-            tables = load.run(con, settings)
+            tables, row_checks = load.run(con, settings, in_the_pass=municipalities.REGISTERS)
             create_reference_tables(con, settings)
-        with meter.stage("harmonise"):
-            harmonised = harmonise.run(con, settings, Path(tables["bosted"]["file"]))
+            harmonise.prepare(con)
         empty = tuple(name for name, info in tables.items() if info["rows"] == 0)
-        with meter.stage("registers"):  # one pass over each register for the two stages below
+        with meter.stage("registers"):  # one pass over each register: its checks, harmonisation and counts
             panel.find_related_persons(con)
-            counts = municipalities.read_registers(con, settings)
+            counts = municipalities.read_registers(con, settings, row_checks)
+            harmonised = harmonise.summary(con, tables["bosted"]["rows"], counts.residence_rows,
+                                           counts.crosswalk_rows_used)
         with meter.stage("panel"):
             flow = panel.run(con, settings, empty_tables=empty)
         with meter.stage("municipalities"):

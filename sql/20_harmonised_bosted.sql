@@ -1,24 +1,30 @@
--- Residence on 1 January of each study year, in the 2020 municipality structure (methods.md §4), with the
--- person index pid (pipeline/person_index.py). A code without a crosswalk row for its year keeps
--- kommnr_2020 null; the harmonise stage refuses it.
--- A view, never stored: at national scale the rows outgrow DuckDB's memory limit, and each later use
--- (the checks below, the residence of the refugees, the municipality counts) reads the register once.
+-- Residence on 1 January, in the 2020 municipality structure (methods.md §4). The pass over the registers
+-- (pipeline/municipalities.py) joins each residence row to its row of the crosswalk, `crosswalk`, by
+-- (aar, kommnr): the crosswalk row gives the 2020 municipality's index (municipality_index, one row per
+-- 2020 municipality). A study-year row without a crosswalk row is refused, by the harmonised_bosted view.
+create or replace temp table municipality_index as
+select
+    kommnr_2020,
+    (row_number() over (order by kommnr_2020) - 1)::integer as municipality_index
+from stg_kommuner_2020;
+
+create or replace temp table crosswalk as
+select
+    (row_number() over (order by crosswalk.aar, crosswalk.kommnr) - 1)::integer as crosswalk_row,
+    crosswalk.aar,
+    crosswalk.kommnr,
+    crosswalk.kommnr_2020,
+    municipality.municipality_index
+from stg_kommuneendringer as crosswalk
+join municipality_index as municipality using (kommnr_2020);
+
+-- the refusal of unmatched codes reads this view, never the pass
 create or replace temp view harmonised_bosted as
-with bosted as (
-    select pid, lopenr, aar, kommnr
-    from keyed_bosted
-    where aar between getvariable('first_year') and getvariable('last_year')
-),
-
-final as (
-    select
-        bosted.pid,
-        bosted.lopenr,
-        bosted.aar,
-        bosted.kommnr,
-        crosswalk.kommnr_2020
-    from bosted
-    left join stg_kommuneendringer as crosswalk using (aar, kommnr)
-)
-
-select * from final;
+select
+    bosted.lopenr,
+    bosted.aar,
+    bosted.kommnr,
+    crosswalk.kommnr_2020
+from stg_bosted as bosted
+left join crosswalk using (aar, kommnr)
+where bosted.aar between getvariable('first_year') and getvariable('last_year');

@@ -1,11 +1,11 @@
--- Municipality characteristics, part 2: everyone resident on 1 January of a study year, by person-year key
--- (pid * years + year index, 0 = first study year), person index and group (municipality index * years +
--- year index; municipality_index has one row per 2020 municipality).
+-- The pass over the registers, part 2: every row of bosted, by person index (pid, -1 where the lopenr
+-- cannot be one of personer), with its row of the crosswalk (sql/20; -1 for none) and the flag of the
+-- load checks (pipeline/load.py, RowChecks). Whether a row is of a study year, and the checks, are made
+-- by pipeline/municipalities.py.
 select
-    bosted.pid * getvariable('study_year_count') + (bosted.aar - getvariable('first_year')) as person_year,
     bosted.pid,
-    bosted.aar - getvariable('first_year') as year_index,
-    municipality.municipality_index * getvariable('study_year_count') + (bosted.aar - getvariable('first_year'))
-        as group_index
-from harmonised_bosted as bosted
-join municipality_index as municipality using (kommnr_2020);
+    coalesce(bosted.aar, 0) as aar,
+    coalesce(crosswalk.crosswalk_row, -1) as crosswalk_row,
+    bosted.refused
+from keyed_bosted as bosted
+left join crosswalk using (aar, kommnr);
