@@ -1,7 +1,8 @@
 """Stage 1, load and validate: read every extract into DuckDB staging tables `stg_<table>`.
 
 Staging only renames (the configuration's column map) and casts (the contract's types). Anything that
-breaks the contract raises `ContractError`, before any output is written.
+breaks the contract raises `ContractError`, before any output is written. The large registers are checked
+in the scan that reads them for the panel (RowChecks, pipeline/municipalities.py), not in one of their own.
 """
 from __future__ import annotations
 

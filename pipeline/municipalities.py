@@ -1,12 +1,15 @@
-"""Stage 4, municipality characteristics per 2020 municipality and study year (methods.md §5).
+"""Stage 4, municipality characteristics per 2020 municipality and study year (methods.md §5), and the one
+pass over the registers that feeds it and the panel.
 
 The population and working-age (30-59) shares count everyone resident on 1 January: some 55 million
 person-years at national scale, each with their person's attributes, and those aged 30-59 with that year's
-income and education. In SQL those are hash joins of registers of that size. Here each register is read
-once, a batch at a time, by the dense person index pid (pipeline/person_index.py): a person's attributes
-are an array lookup, and a resident's income and education are found through a slot per person-year.
-The same pass keeps the rows of the persons the panel looks up (sql/28, sql/29), so that the panel
-stage reads no whole register. sql/40-43 select what is read; sql/44 assembles municipality_year.
+income and education. In SQL those are hash joins of registers of that size. Here each register (bosted,
+inntekt, utdanning, familie) is read once, a batch at a time, by the dense person index pid
+(pipeline/person_index.py): a person's attributes are an array lookup, and a resident's income and
+education are found through a slot per person-year. The same scan makes the register's load checks
+(load.RowChecks, RowScreen), matches residence to the crosswalk (pipeline/harmonise.py) and keeps the rows
+of the persons the panel looks up (sql/28, sql/29), so that no stage reads a whole register again.
+sql/40-43 and sql/45 select what is read; sql/44 assembles municipality_year.
 """
 from __future__ import annotations
 
@@ -27,7 +30,7 @@ from pipeline.db import run_sql
 from pipeline.load import RowChecks
 
 BATCH_ROWS = 1 << 21
-REGISTERS = ("bosted", "inntekt", "utdanning")   # read once, by the pass, which makes their load checks
+REGISTERS = ("bosted", "inntekt", "utdanning", "familie")   # read once, by the pass, which makes their load checks
 WORKING_AGE = (30, 59)
 REGIONS = ("europa", "afrika", "asia", "nord_amerika", "latin_amerika", "oseania")
 # A person's background in one byte: the flags below and, in bits 4-6, the region (0: none, else 1 + its index
@@ -94,12 +97,12 @@ def batches(con: duckdb.DuckDBPyConnection, name: str) -> Iterator[dict[str, np.
 def person_codes(con: duckdb.DuckDBPyConnection, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Birth year and background code of every pid, and whether the pid is one of personer."""
     birth_year, code, exists = np.zeros(size, np.int16), np.zeros(size, np.uint8), np.zeros(size, bool)
+    con.execute(f"set variable regions = {list(REGIONS)}")
     for batch in batches(con, "40_municipality_persons.sql"):
         pid = batch["pid"]
         birth_year[pid] = batch["foedselsaar"]
-        region = pd.Categorical(batch["region"], categories=REGIONS).codes.astype(np.int64) + 1  # -1: none
         flags = sum(batch[flag].astype(np.int64) * bit for flag, bit in PERSON_FLAGS.items())
-        code[pid] = (flags | (region << 4)).astype(np.uint8)
+        code[pid] = (flags | (batch["region"].astype(np.int64) << 4)).astype(np.uint8)
         exists[pid] = True
     return birth_year, code, exists
 
@@ -115,45 +118,48 @@ class Refused(Exception):
 
 @dataclass
 class RowScreen:
-    """The load checks of one register (load.RowChecks), made batch by batch in the pass: a row flagged
-    `refused`, a pid that personer lacks, a study person-year seen twice. Rows of other years are counted;
-    the exact queries check them after the pass."""
+    """The load checks of one register (load.RowChecks), made in the pass: a row flagged `refused` or of
+    a pid that personer lacks, batch by batch; a person-year of two rows, once the register is read, as
+    fewer person-years marked (each study row marks its own) than rows. Rows of years outside the study
+    are counted; the exact queries check them after the pass."""
     checks: RowChecks
     exists: np.ndarray      # by pid: one of personer
     first_year: int
     n_years: int
-    rows_outside: int = 0
+    study_rows: int = 0
+    other_rows: int = 0
 
-    def study_rows(self, batch: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-        """The batch's rows of the study years, and their year index; raise Refused for a refused row."""
-        if batch["refused"].any() or not self.exists[batch["pid"]].all():
+    def study_year_rows(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """The batch's rows of the study years, with their year index and person-year key (pid * years +
+        year index); raise Refused for a refused row."""
+        pid = batch["pid"]
+        if batch["refused"].any() or not self.exists[pid].all():
             raise Refused
-        year_index = batch["aar"].astype(np.int64) - self.first_year
+        year_index = batch["aar"] - self.first_year
         inside = (year_index >= 0) & (year_index < self.n_years)
-        self.rows_outside += len(inside) - int(np.count_nonzero(inside))
-        return inside, year_index
-
-    @staticmethod
-    def mark(marks: np.ndarray, person_year: np.ndarray, values: np.ndarray) -> None:
-        """Write `values` (distinct, none -1) at `person_year` in `marks` (-1: not seen); raise Refused
-        for a person-year seen in an earlier batch or twice in this one."""
-        if (marks[person_year] != -1).any():
-            raise Refused
-        marks[person_year] = values
-        if (marks[person_year] != values).any():   # of two rows with one key, one value was overwritten
-            raise Refused
+        n_inside = int(np.count_nonzero(inside))
+        self.study_rows += n_inside
+        self.other_rows += len(inside) - n_inside
+        rows = batch | {"year_index": year_index}
+        if n_inside < len(inside):
+            rows = {column: values[inside] for column, values in rows.items()}
+        return rows | {"person_year": rows["pid"].astype(np.int64) * self.n_years + rows["year_index"]}
 
 
-def read_register(con: duckdb.DuckDBPyConnection, name: str, screen: RowScreen, count) -> None:
-    """Pass the study-year rows of sql/<name> to `count(batch, inside, year_index)`, batch by batch, under
-    `screen`; on a refused row stop reading and raise the refusal the exact queries give."""
+def read_register(con: duckdb.DuckDBPyConnection, name: str, screen: RowScreen,
+                  count: Callable[[dict[str, np.ndarray]], None], marks: np.ndarray, free: object) -> None:
+    """Pass the study-year rows of sql/<name> to `count`, batch by batch, under `screen`; `count` marks each
+    row's person-year in `marks` (`free`: not marked). On a refused row stop reading and raise the refusal
+    the exact queries give."""
     try:
         with contextlib.closing(batches(con, name)) as stream:
             for batch in stream:
-                count(batch, *screen.study_rows(batch))
+                count(screen.study_year_rows(batch))
     except Refused as refused:
         (refused.refuse or screen.checks.refuse)(con)
-    if screen.rows_outside:
+    if np.count_nonzero(marks != free) != screen.study_rows:   # a person-year of two rows is marked once
+        screen.checks.refuse(con)
+    if screen.other_rows:
         screen.checks.refuse_outside_study(con)
 
 
@@ -208,15 +214,21 @@ def count_residents(con: duckdb.DuckDBPyConnection, size: int, crosswalk_municip
     ids = {"pid": np.zeros(0, np.int64), "year_index": np.zeros(0, np.int16)}
     kept = {"residence": [ids | {"municipality_index": np.zeros(0, np.int32)}],  # the columns, if no rows
             "income": [ids | {"yrkinnt": np.zeros(0, np.int64)}],
-            "education": [ids | {"in_education": np.zeros(0, bool), "nus_level": np.zeros(0, np.uint8)}]}
-    # slot[person-year key]: a resident aged 30-59's row (>= 0); any other resident: -2 - their row number
+            "education": [ids | {"in_education": np.zeros(0, bool), "nus_level": np.zeros(0, np.uint8)}],
+            "partner": [ids]}
+    # slot[person-year key]: a resident aged 30-59's row; -2 for another resident; -1 for none
     slot = np.full(size * n_years, -1, np.int32)
     working_groups, working_codes = [], []
-    n_working = n_residents = 0
+    n_working = 0
 
-    def residents(batch: dict[str, np.ndarray], inside: np.ndarray, year_index: np.ndarray) -> None:
-        nonlocal n_working, n_residents
-        pid, crosswalk_row, year_index = batch["pid"][inside], batch["crosswalk_row"][inside], year_index[inside]
+    def keep_related(name: str, rows: dict[str, np.ndarray], **columns: np.ndarray) -> None:
+        keep = related[rows["pid"]]
+        kept[name].append({"pid": rows["pid"][keep], "year_index": rows["year_index"][keep].astype(np.int16),
+                           **{column: values[keep] for column, values in columns.items()}})
+
+    def residents(rows: dict[str, np.ndarray]) -> None:
+        nonlocal n_working
+        pid, crosswalk_row, year_index = rows["pid"], rows["crosswalk_row"], rows["year_index"]
         if (crosswalk_row < 0).any():
             raise Refused(lambda con: harmonise.refuse_unmatched(con, row_checks["bosted"].path))
         crosswalk_used[crosswalk_row] = True
@@ -225,68 +237,57 @@ def count_residents(con: duckdb.DuckDBPyConnection, size: int, crosswalk_municip
         by_code[:] += np.bincount(groups * 128 + codes, minlength=n_groups * 128)
         age = years[year_index] - birth_year[pid]
         working = (age >= WORKING_AGE[0]) & (age <= WORKING_AGE[1])
-        n_new = int(working.sum())
-        rows = np.arange(n_residents, n_residents + len(pid), dtype=np.int64)
-        values = np.where(working, np.cumsum(working) - 1 + n_working, -2 - rows).astype(np.int32)
-        RowScreen.mark(slot, pid * n_years + year_index, values)
+        n_new = int(np.count_nonzero(working))
+        values = np.full(len(pid), -2, np.int32)
+        values[working] = np.arange(n_working, n_working + n_new, dtype=np.int32)
+        slot[rows["person_year"]] = values
         working_groups.append(groups[working].astype(np.int32))
         working_codes.append((codes[working] & IMMIGRANT_BACKGROUND).astype(np.uint8))
         n_working += n_new
-        n_residents += len(pid)
-        keep = related[pid]
-        kept["residence"].append({"pid": pid[keep], "year_index": year_index[keep].astype(np.int16),
-                                  "municipality_index": (groups[keep] // n_years).astype(np.int32)})
+        keep_related("residence", rows, municipality_index=(groups // n_years).astype(np.int32))
 
-    read_register(con, "41_municipality_residents.sql", screen("bosted"), residents)
+    read_register(con, "41_municipality_residents.sql", screen("bosted"), residents, slot, -1)
     working_group = np.concatenate(working_groups) if working_groups else np.zeros(0, np.int32)
     status = np.concatenate(working_codes) if working_codes else np.zeros(0, np.uint8)
     working_groups.clear(), working_codes.clear()
 
-    seen = np.full(size * n_years, -1, np.int32)   # the person-years of income, then of education
-    n_rows = 0
-
-    def rows_of(batch_pid: np.ndarray) -> np.ndarray:
-        nonlocal n_rows
-        n_rows += len(batch_pid)
-        return np.arange(n_rows - len(batch_pid), n_rows, dtype=np.int32)
-
+    seen = np.zeros(size * n_years, bool)   # the person-years of income, then of education
     income_sum = np.zeros(n_groups)
 
-    def income(batch: dict[str, np.ndarray], inside: np.ndarray, year_index: np.ndarray) -> None:
-        pid, year_index, yrkinnt = batch["pid"][inside], year_index[inside], batch["yrkinnt"][inside]
-        person_year = pid * n_years + year_index
-        RowScreen.mark(seen, person_year, rows_of(pid))
+    def income(rows: dict[str, np.ndarray]) -> None:
+        person_year, yrkinnt = rows["person_year"], rows["yrkinnt"]
+        seen[person_year] = True
         row = slot[person_year]
         hit = row >= 0
-        row, g_year, earned = row[hit], g[year_index[hit]], yrkinnt[hit]
-        benefits = batch["benefits"][inside][hit]
+        row, g_year, earned, benefits = row[hit], g[rows["year_index"][hit]], yrkinnt[hit], rows["benefits"][hit]
         status[row] |= (INCOME_RECORD | (earned > g_year) * EMPLOYED | (earned > 4 * g_year) * INCOME_OVER_4G
                         | ((benefits > 0) & (benefits > earned)) * BENEFITS_OVER_INCOME).astype(np.uint8)
         income_sum[:] += np.bincount(working_group[row], weights=earned.astype(np.float64), minlength=n_groups)
-        keep = related[pid]
-        kept["income"].append({"pid": pid[keep], "year_index": year_index[keep].astype(np.int16),
-                               "yrkinnt": yrkinnt[keep]})
+        keep_related("income", rows, yrkinnt=yrkinnt)
 
-    def education(batch: dict[str, np.ndarray], inside: np.ndarray, year_index: np.ndarray) -> None:
-        pid, year_index = batch["pid"][inside], year_index[inside]
-        level, in_education = batch["nus_level"][inside], batch["in_education"][inside]
-        person_year = pid * n_years + year_index
-        RowScreen.mark(seen, person_year, rows_of(pid))
+    def education(rows: dict[str, np.ndarray]) -> None:
+        person_year, level, in_education = rows["person_year"], rows["nus_level"], rows["in_education"]
+        seen[person_year] = True
         row = slot[person_year]
         hit = row >= 0
         higher = (level[hit] >= 6) & (level[hit] <= 8)
         status[row[hit]] |= (in_education[hit] * IN_EDUCATION | higher * HIGHER_EDUCATION).astype(np.uint8)
-        keep = related[pid]
-        kept["education"].append({"pid": pid[keep], "year_index": year_index[keep].astype(np.int16),
-                                  "in_education": in_education[keep], "nus_level": level[keep]})
+        keep_related("education", rows, in_education=in_education, nus_level=level)
 
-    read_register(con, "42_municipality_income.sql", screen("inntekt"), income)
-    seen.fill(-1)
-    n_rows = 0
-    read_register(con, "43_municipality_education.sql", screen("utdanning"), education)
+    read_register(con, "42_municipality_income.sql", screen("inntekt"), income, seen, False)
+    seen.fill(False)
+    read_register(con, "43_municipality_education.sql", screen("utdanning"), education, seen, False)
+
+    def partners(rows: dict[str, np.ndarray]) -> None:
+        seen[rows["person_year"]] = True
+        keep_related("partner", rows)
+
+    seen.fill(False)
+    read_register(con, "45_partners.sql", screen("familie"), partners, seen, False)
     working_by_code = np.bincount(working_group.astype(np.int64) * 128 + status, minlength=n_groups * 128)
+    residence_rows = int(np.count_nonzero(slot != -1))
     counts = RegisterCounts(by_code.reshape(n_groups, 128), working_by_code.reshape(n_groups, 128), income_sum,
-                            n_residents, crosswalk_used)
+                            residence_rows, crosswalk_used)
     return counts, {name: concatenate(parts) for name, parts in kept.items()}
 
 

@@ -1,6 +1,6 @@
--- Residence (2020 structure), income and education of the related persons (sql/28), in the study years,
--- from the rows that the pass over the registers kept (related_residence_rows, related_income_rows,
--- related_education_rows: pid, year index, values).
+-- Residence (2020 structure), income, education and partners of the related persons (sql/28), in the
+-- study years, from the rows that the pass over the registers kept (related_residence_rows,
+-- related_income_rows, related_education_rows, related_partner_rows: pid, year index, values).
 create or replace temp table related_bosted as
 select
     persons.lopenr,
@@ -28,6 +28,14 @@ select
 from related_education_rows as rows
 join related_persons as persons using (pid);
 
+create or replace temp table related_familie as
+select
+    persons.lopenr,
+    (rows.year_index + getvariable('first_year'))::integer as aar
+from related_partner_rows as rows
+join related_persons as persons using (pid);
+
 drop table related_residence_rows;
 drop table related_income_rows;
 drop table related_education_rows;
+drop table related_partner_rows;

@@ -49,7 +49,7 @@ with study_population as (
 partner as (
     select study_population.lopenr, 1 as partner_innvandring
     from study_population
-    join stg_familie as familie
+    join related_familie as familie
         on familie.lopenr = study_population.lopenr and familie.aar = study_population.bosettingsaar
 ),
 

@@ -73,22 +73,38 @@ def test_all_runs_and_times_every_step_of_the_stage_list(first_run):
     from pipeline import runlog
     from pipeline.run_all import STEPS
 
+    from pipeline.run_all import waves
+
     timed = [e["stage"] for e in runlog.read(first_run.paths.run_log) if e["event"] == "timing"]
-    assert [stage for stage in timed if "/" not in stage] == [step.name for step in STEPS]
+    top = [stage for stage in timed if "/" not in stage]
+    # a wave's steps are logged as they end (in either order), then the wave
+    assert [stage for stage in top if "+" in stage or len(stage_wave(stage)) == 1] == \
+        ["+".join(step.name for step in wave) for wave in waves()]
+    assert sorted(stage for stage in top if "+" not in stage) == sorted(step.name for step in STEPS)
     assert {"panel/load_validate", "panel/municipalities", "estimate/fig3_16_decomposition"} <= set(timed)
+
+
+def stage_wave(name: str) -> tuple:
+    from pipeline.run_all import waves
+
+    return next(wave for wave in waves() if name in [step.name for step in wave])
 
 
 def test_bench_times_every_step_that_all_runs(synthetic, tmp_path):
     from pipeline import bench
-    from pipeline.run_all import STEPS
 
     data = tmp_path / f"data_scale{SCALE}_seed7"  # bench's cache of generated data: no generation here
     data.mkdir()
     for path in synthetic.glob("*"):
         (data / path.name).write_bytes(path.read_bytes())
     result = bench.run(scale=SCALE, seed=7, root=tmp_path, compare=False)
+    from pipeline.run_all import waves
+
     steps = [row for row in result["stages"] if row["depth"] == 0]
-    assert [row["stage"] for row in steps] == [step.name for step in STEPS]
+    assert [row["stage"] for row in steps] == ["+".join(step.name for step in wave) for wave in waves()]
+    beside = [row["stage"] for row in result["stages"] if row["depth"] == 1 and "+" in row["stage"]]
+    assert sorted(beside) == sorted(f"describe+estimate+robustness/{name}" for name in ("describe", "estimate",
+                                                                                            "robustness"))
     assert result["generation"] == [] and result["disclosure_problems"] == []
     assert result["all_seconds"] >= sum(row["seconds"] for row in steps) > 0
     assert result["all_peak_mib"] == max(row["peak_mib"] for row in steps) > 0
