@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import itertools
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -120,18 +121,18 @@ def run_beside(wave: Sequence[Step], settings: Settings, meter: StageMeter) -> d
     for step in wave:
         check_needs(step, settings.paths)
 
-    def job(step: Step) -> tuple[object, list[dict]]:
+    def job(step: Step) -> tuple[object, list[dict], int]:
         own = StageMeter(settings.paths.run_log)
         with own.stage(step.name):
             result = step.run(settings, own)
-        return result, own.stages
+        return result, own.stages, os.getpid()
 
     order = sorted(wave, key=lambda step: step.name not in LONGEST_FIRST)   # so that both processes end together
     with meter.stage("+".join(step.name for step in wave)):
         _, done = background.share(job, order, name=" and ".join(step.name for step in wave),
                                    processes=settings.duckdb_threads)
-        meter.add_concurrent([stages for _, stages in done])
-    return {step.name: result for step, (result, _) in zip(order, done)}
+        meter.add_concurrent([(stages, process) for _, stages, process in done])
+    return {step.name: result for step, (result, _, _) in zip(order, done)}
 
 
 def run(settings: Settings, *, meter: StageMeter) -> dict[str, object]:

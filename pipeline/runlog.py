@@ -120,15 +120,17 @@ class StageMeter:
             self.console.print(f"[green]done[/green] {label:<30} {entry['seconds']:8.1f} s  "
                                f"{entry['peak_mib'] or 0:8.0f} MiB peak")
 
-    def add_concurrent(self, meters: list[list[dict]]) -> None:
-        """The stages of meters that ran at the same time (in forked processes), nested in the open stages
-        here; their peaks add up in the open stages. The other meters logged them already."""
+    def add_concurrent(self, meters: list[tuple[list[dict], int]]) -> None:
+        """The stages of meters that ran at the same time in other processes (stages, process id), nested in
+        the open stages here. The open stages' peak is the sum over the processes of each one's largest
+        peak. The other meters logged their stages already."""
         prefix = "".join(entry["stage"] + "/" for entry in self.open[-1:])
-        for stages in meters:
+        largest: dict[int, float] = {}
+        for stages, process in meters:
             for entry in stages:
                 nested = {**entry, "stage": prefix + entry["stage"], "depth": entry["depth"] + len(self.open)}
                 self.stages.append(nested)
                 self._show(nested)
-        together = sum(entry["peak_mib"] or 0 for stages in meters for entry in stages if entry["depth"] == 0)
+                largest[process] = max(largest.get(process, 0.0), entry["peak_mib"] or 0.0)
         for entry in self.open:
-            entry["peak_mib"] = max(entry["peak_mib"] or 0, together)
+            entry["peak_mib"] = max(entry["peak_mib"] or 0, sum(largest.values()))

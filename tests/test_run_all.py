@@ -146,3 +146,20 @@ def test_a_wave_with_a_missing_input_starts_no_step(tmp_path):
     with pytest.raises(RunError, match="`b` cannot start"):
         run_beside(wave, waved_settings(tmp_path), StageMeter())
     assert not ran.exists()
+
+
+def test_a_wave_peak_adds_the_largest_peak_of_each_process():
+    from pipeline.runlog import StageMeter
+
+    def step(name, peak, depth=0):
+        return {"stage": name, "seconds": 1.0, "peak_mib": peak, "depth": depth}
+
+    meter = StageMeter()
+    with meter.stage("a+b+c"):
+        meter.add_concurrent([([step("a/x", 250.0, 1), step("a", 300.0)], 1),   # two steps one after the other
+                              ([step("c", 100.0)], 1),
+                              ([step("b", 200.0)], 2)])
+    wave = meter.stages[-1]
+    assert wave["stage"] == "a+b+c" and wave["peak_mib"] == 500.0
+    assert [row["stage"] for row in meter.stages[:-1]] == ["a+b+c/a/x", "a+b+c/a", "a+b+c/c", "a+b+c/b"]
+    assert [row["depth"] for row in meter.stages[:-1]] == [2, 1, 1, 1]
