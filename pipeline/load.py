@@ -10,7 +10,7 @@ import codecs
 import csv
 import datetime as dt
 import gzip
-from collections.abc import Collection, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
@@ -223,14 +223,13 @@ def cast_expression(column: str, target: str, source_type: str, *, trim: bool = 
 
 
 def stage_table(con: duckdb.DuckDBPyConnection, table: Table, path: Path, source_types: dict[str, str],
-                persons: person_index.PersonIndex | None = None, *, in_the_pass: bool = False) -> dict:
+                persons: person_index.PersonIndex | None = None) -> dict:
     """Create stg_<table> by renaming and casting; refuse wrong types, missing values, empty tables and
-    duplicate keys. Return its rows and, for a yearly table (screened against `persons`), how many rows
-    may belong to a person missing from personer (check_integrity refuses them).
+    duplicate keys. Return its rows.
 
-    A register read `in_the_pass` is not scanned here: its row checks are made in the scan of the pass over
-    the registers (pipeline/municipalities.py), from a flag per row in keyed_<table>; the returned
-    RowChecks finds and raises the refusal behind a flag."""
+    A yearly table (a register) is not scanned here: its checks are made in the one scan of the pass over
+    the registers (pipeline/municipalities.py), from a flag per row in keyed_<table>, and with the person
+    index `persons`; the returned RowChecks finds and raises the refusal behind a flag."""
     try:
         n_rows = con.execute(f"select count(*) from raw_{table.name}").fetchall()[0][0]
     except duckdb.Error as exc:
@@ -252,34 +251,25 @@ def stage_table(con: duckdb.DuckDBPyConnection, table: Table, path: Path, source
     # Parquet is read again where it is used (fast, columnar); text formats are parsed once into a table
     kind = "temp view" if path.suffix == ".parquet" else "table"
     select = ", ".join(f"{expr} as {quote(c)}" for c, expr in casts.items())
-    if in_the_pass:
+    if table.yearly:
         flag = " or ".join(f"({condition})" for *_, condition in checks) or "false"
         con.execute(f"create or replace {kind} stg_{table.name} as select {select}, {flag} as __refused "
                     f"from raw_{table.name}")
         con.execute(f"create or replace temp view keyed_{table.name} as "
                     f"{persons.flagged(f'stg_{table.name}')}")
-        return {"rows": n_rows, "unknown_persons": 0, "row_checks": RowChecks(table, path, tuple(checks))}
+        return {"rows": n_rows, "row_checks": RowChecks(table, path, tuple(checks))}
     aggregates = [f"count(*) filter (where {cond})" for *_, cond in checks]
-    source = f"raw_{table.name}"
-    screens: dict[str, str] = {}
-    if table.yearly and persons is not None:  # bitmaps of persons and person-years (pipeline/person_index.py)
-        source = persons.attach(source, casts["lopenr"])
-        screens = person_index.key_screens(persons, casts["lopenr"], casts["aar"], FIRST_PLAUSIBLE_YEAR)
-        aggregates += list(screens.values())
-    elif table.key:  # a screen on 64-bit key hashes; a possible duplicate runs the exact query
+    if table.key:  # a screen on 64-bit key hashes; a possible duplicate runs the exact query
         aggregates.append(f"count(*) - count(distinct hash({', '.join(quote(k) for k in table.key)}))")
-    counts = con.execute(f"select {', '.join(aggregates)} from {source}").fetchall()[0] if aggregates else ()
+    counts = con.execute(f"select {', '.join(aggregates)} from raw_{table.name}").fetchall()[0] \
+        if aggregates else ()
     counts = [count or 0 for count in counts]  # aggregates of no rows are null
     refuse_failed_checks(con, table, path, [check for check, count in zip(checks, counts) if count],
                          counts=[count for count in counts[:len(checks)] if count])
     con.execute(f"create or replace {kind} stg_{table.name} as select {select} from raw_{table.name}")
-    screened = dict(zip(screens, counts[len(checks):]))
-    if table.key and (any(screened.values()) if screens else counts[-1]):
+    if table.key and counts[-1]:
         refuse_duplicates(con, table, path)
-    if screens:
-        con.execute(f"create or replace temp view keyed_{table.name} as {persons.keyed(f'stg_{table.name}')}")
-    unknown_persons = screened.get("unknown_rows", 0) + screened.get("unknown_ids", 0)
-    return {"rows": n_rows, "unknown_persons": unknown_persons}
+    return {"rows": n_rows}
 
 
 def refuse_failed_checks(con: duckdb.DuckDBPyConnection, table: Table, path: Path,
@@ -359,12 +349,10 @@ def refuse_unknown_persons(con: duckdb.DuckDBPyConnection, name: str, path: Path
         detail="belong to a lopenr that is not in personer")
 
 
-def check_integrity(con: duckdb.DuckDBPyConnection, settings: Settings, files: dict[str, Path],
-                    unknown_persons: dict[str, int], in_the_pass: Collection[str] = ()) -> None:
+def check_integrity(con: duckdb.DuckDBPyConnection, settings: Settings, files: dict[str, Path]) -> None:
     """The contract's refusal list beyond types: keys, code lists, dates, references, municipality codes.
 
-    A yearly table is joined to personer only where stage_table's screen found a lopenr it lacks. The
-    registers `in_the_pass` are checked for years and persons there (RowChecks)."""
+    The registers (yearly tables) are checked for years and persons in the pass over them (RowChecks)."""
     for (name, column), allowed in CODE_LISTS.items():
         listed = ", ".join(sql_string(a) for a in allowed)
         refuse_if_any(
@@ -389,12 +377,8 @@ def check_integrity(con: duckdb.DuckDBPyConnection, settings: Settings, files: d
         kind="impossible_date", file=files["personer"], column="foedselsaar",
         detail=f"have a birth year outside {FIRST_PLAUSIBLE_YEAR}-{today.year}")
     for name, path in files.items():
-        if name in in_the_pass:
-            continue
-        if "aar" in TABLES[name].columns:
+        if "aar" in TABLES[name].columns and not TABLES[name].yearly:
             refuse_years_outside(con, name, path)
-        if TABLES[name].yearly and unknown_persons[name]:
-            refuse_unknown_persons(con, name, path)
     refuse_if_any(
         con, "select k.aar, k.kommnr, k.kommnr_2020 from stg_kommuneendringer k "
              "anti join stg_kommuner_2020 m using (kommnr_2020) order by k.aar, k.kommnr",
@@ -416,31 +400,28 @@ def load_grunnbelop(con: duckdb.DuckDBPyConnection, settings: Settings, files: d
                             examples=missing, detail="of the study years have no grunnbeløp")
 
 
-def run(con: duckdb.DuckDBPyConnection, settings: Settings,
-        in_the_pass: Collection[str] = ()) -> tuple[dict[str, dict], dict[str, RowChecks]]:
+def run(con: duckdb.DuckDBPyConnection, settings: Settings) -> tuple[dict[str, dict], dict[str, RowChecks]]:
     """Load and validate every table; return per-table file path and row count (for the manifest), and the
-    row checks of the registers `in_the_pass`, left to the pass over the registers.
+    row checks of the registers, which the pass over them makes (pipeline/municipalities.py).
 
-    Municipality codes are checked against the crosswalk in the harmonise stage, in the same join.
+    Municipality codes are checked against the crosswalk in the same pass.
     """
     files: dict[str, Path] = {}
     rows: dict[str, dict] = {}
-    unknown_persons: dict[str, int] = {}
     row_checks: dict[str, RowChecks] = {}
-    persons = None  # personer comes first; the yearly tables are screened against its index
+    persons = None  # personer comes first; the registers are keyed by its index
     for table in TABLES.values():
         found = register_raw(con, settings, table)
         if found is None:
             continue
         path, source_types = found
         files[table.name] = path
-        staged = stage_table(con, table, path, source_types, persons, in_the_pass=table.name in in_the_pass)
+        staged = stage_table(con, table, path, source_types, persons)
         rows[table.name] = {"file": str(path), "rows": staged["rows"]}
-        unknown_persons[table.name] = staged["unknown_persons"]
         if "row_checks" in staged:
             row_checks[table.name] = staged["row_checks"]
         if table.name == "personer":
             persons = person_index.build(con)
     load_grunnbelop(con, settings, files)
-    check_integrity(con, settings, files, unknown_persons, in_the_pass)
+    check_integrity(con, settings, files)
     return rows, row_checks

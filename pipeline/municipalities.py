@@ -30,7 +30,7 @@ from pipeline.db import run_sql
 from pipeline.load import RowChecks
 
 BATCH_ROWS = 1 << 21
-REGISTERS = ("bosted", "inntekt", "utdanning", "familie")   # read once, by the pass, which makes their load checks
+REGISTERS = ("bosted", "inntekt", "utdanning", "familie")   # the yearly tables: read once, by the pass
 WORKING_AGE = (30, 59)
 REGIONS = ("europa", "afrika", "asia", "nord_amerika", "latin_amerika", "oseania")
 # A person's background in one byte: the flags below and, in bits 4-6, the region (0: none, else 1 + its index
@@ -180,6 +180,8 @@ def read_registers(con: duckdb.DuckDBPyConnection, settings: Settings,
     """One pass over residence, income and education: make their load checks (`row_checks`), count the
     municipality characteristics, and keep the rows of the persons in related_persons (sql/28) as tables
     for the panel (sql/29)."""
+    if set(row_checks) != set(REGISTERS):   # a register this pass does not read would go unchecked
+        raise RuntimeError(f"the pass reads {REGISTERS}, the load checks are left for {tuple(row_checks)}")
     years = np.arange(settings.first_year, settings.last_year + 1)
     con.execute(f"set variable study_year_count = {len(years)}")
     size = con.execute("select getvariable('person_index_size')").fetchall()[0][0]

@@ -1,9 +1,9 @@
 """Stage 1, part of load: a dense integer index `pid` in [0, size) for every lopenr of personer.
 
-At national scale the registers hold some 55 million person-years each. Keyed by a dense integer, a set of
-persons or person-years is a bitmap: the duplicate-key and unknown-person checks become one bit per row in
-the scan that checks the types (no hash table of 55 million keys), and the municipality stage looks
-persons up in arrays instead of joining registers.
+At national scale the registers hold some 55 million person-years each. Keyed by a dense integer, the
+pass over the registers (pipeline/municipalities.py) looks persons and person-years up in arrays: a
+person's attributes, whether personer has them, a person-year seen before; no hash table of 55 million
+keys and no join of registers.
 
 When every lopenr of personer is a canonical decimal integer (no sign, no leading zero) in a compact range,
 pid is that number less the smallest; otherwise pid comes from a dictionary table, `person_ids`. A lopenr of
@@ -11,7 +11,6 @@ another table that is not canonical cannot equal a personer lopenr, so it counts
 """
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass
 
 import duckdb
@@ -53,14 +52,12 @@ class PersonIndex:
 
 
 def build(con: duckdb.DuckDBPyConnection) -> PersonIndex:
-    """Index stg_personer (keys already checked unique); create person_ids or person_bitmap."""
+    """Index stg_personer (keys already checked unique); create person_ids if it is a dictionary."""
     persons, not_canonical, low, high = con.execute(
         "select count(*), count(*) filter (where cast(try_cast(lopenr as bigint) as varchar) is distinct from lopenr), "
         "min(try_cast(lopenr as bigint)), max(try_cast(lopenr as bigint)) from stg_personer").fetchall()[0]
     if persons and not not_canonical and high - low + 1 <= 2 * persons + SPARE_IDS:
         index = PersonIndex(size=high - low + 1, offset=low, persons=persons)
-        con.execute(f"create or replace temp table person_bitmap as select bitstring_agg("
-                    f"cast(lopenr as bigint) - {low}, 0, {index.size - 1}) as bits from stg_personer")
     else:
         index = PersonIndex(size=persons, offset=None, persons=persons)
         con.execute("create or replace temp table person_ids as select lopenr as id_lopenr, "
@@ -68,25 +65,3 @@ def build(con: duckdb.DuckDBPyConnection) -> PersonIndex:
     con.execute(f"set variable person_index_size = {index.size}")
     con.execute(f"create or replace temp view keyed_personer as {index.keyed('stg_personer')}")
     return index
-
-
-def key_screens(index: PersonIndex, lopenr: str, aar: str, first_year: int) -> dict[str, str]:
-    """Aggregates over `index.attach(...)` rows of a table keyed by (lopenr, aar), by name: rows whose
-    lopenr cannot be in personer, distinct in-range ids missing from personer, rows with a year outside
-    first_year..today, and duplicate keys among the remaining rows (a bitmap of person-years).
-
-    The last is exact only where the first three are zero; otherwise the caller runs the exact queries.
-    """
-    years = dt.date.today().year - first_year + 1
-    key = (f"case when __pid is not null and {aar} between {first_year} and {first_year + years - 1} "
-           f"then __pid * {years} + ({aar} - {first_year}) end")
-    unknown_ids = "0"
-    if index.offset is not None:
-        unknown_ids = (f"coalesce(bit_count(bitstring_agg(__pid, 0, {index.size - 1}) "
-                       f"| (select bits from person_bitmap)), {index.persons}) - {index.persons}")
-    return {
-        "unknown_rows": f"count(*) filter (where __pid is null and {lopenr} is not null)",
-        "unknown_ids": unknown_ids,
-        "outside_years": f"count(*) filter (where {aar} not between {first_year} and {first_year + years - 1})",
-        "duplicates": f"count({key}) - coalesce(bit_count(bitstring_agg({key}, 0, {index.size * years - 1})), 0)",
-    }

@@ -61,7 +61,7 @@ def validate(settings: Settings) -> dict[str, dict]:
     scratch = Path(tempfile.mkdtemp(prefix=".validate-", dir=settings.paths.work))
     try:
         with scratch_database(scratch / "validate.duckdb", settings, spill=scratch / "duckdb_tmp") as con:
-            tables, row_checks = load.run(con, settings, in_the_pass=municipalities.REGISTERS)
+            tables, row_checks = load.run(con, settings)
             create_reference_tables(con, settings)
             harmonise.prepare(con)
             panel.find_related_persons(con)
@@ -80,7 +80,7 @@ def build_panel(settings: Settings, meter: StageMeter | None = None) -> dict:
     building = paths.work / ".register.duckdb.building"
     with scratch_database(building, settings) as con:
         with meter.stage("load_validate"):
-            tables, row_checks = load.run(con, settings, in_the_pass=municipalities.REGISTERS)
+            tables, row_checks = load.run(con, settings)
             create_reference_tables(con, settings)
             harmonise.prepare(con)
         empty = tuple(name for name, info in tables.items() if info["rows"] == 0)

@@ -1,5 +1,6 @@
-"""The dense person index (pipeline/person_index.py): both encodings give the same panel, and the bitmap
-screens of the integer one catch every unknown person and duplicate that the exact joins would."""
+"""The dense person index (pipeline/person_index.py): both encodings give the same panel, and the checks
+made with the integer one in the pass over the registers catch every unknown person and duplicate that
+the exact joins would."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -96,7 +97,7 @@ INTEGER_CASES = {
 
 
 @pytest.mark.parametrize("case", list(INTEGER_CASES))
-def test_the_integer_screens_refuse_what_the_exact_checks_refuse(tmp_path, case):
+def test_the_integer_index_refuses_what_the_exact_checks_refuse(tmp_path, case):
     kind, table, change = INTEGER_CASES[case]
     tables, numbers = numbered(tiny_extract())
     if case == "gap inside the range":  # drop a person in the middle of the range from personer only

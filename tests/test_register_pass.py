@@ -79,3 +79,9 @@ def test_rows_of_years_outside_the_study_are_accepted_and_change_nothing(tmp_pat
     for name in ("person_year", "refugees", "municipality_year"):
         pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / f"wider/work/panel/{name}.parquet"),
                                       pd.read_parquet(tmp_path / f"plain/work/panel/{name}.parquet"))
+
+
+def test_the_pass_reads_every_yearly_table_of_the_contract():
+    from pipeline.contract import TABLES
+
+    assert set(municipalities.REGISTERS) == {name for name, table in TABLES.items() if table.yearly}
