@@ -148,8 +148,11 @@ def test_a_wave_with_a_missing_input_starts_no_step(tmp_path):
     assert not ran.exists()
 
 
-def test_a_wave_peak_adds_the_largest_peak_of_each_process():
+def test_a_wave_peak_adds_the_largest_peak_of_each_process(monkeypatch):
+    from pipeline import runlog
     from pipeline.runlog import StageMeter
+
+    monkeypatch.setattr(runlog, "peak_memory_mib", lambda: 50.0)   # this process, waiting for the others
 
     def step(name, peak, depth=0):
         return {"stage": name, "seconds": 1.0, "peak_mib": peak, "depth": depth}
