@@ -31,8 +31,7 @@ $(DATA)/truth.json: $(VENV)/.installed $(wildcard data_synthetic/*.py)
 	$(PY) cli.py synth --scale $(SCALE) --seed $(SEED) --out $(DATA)
 
 panel: $(WORK)/panel/person_year.parquet ## Load, validate, harmonise, build the panel
-PANEL_CODE := $(wildcard sql/*.sql) config/default.toml $(addprefix pipeline/,config.py contract.py load.py person_index.py \
-	db.py harmonise.py panel.py municipalities.py register.py)
+PANEL_CODE := $(wildcard sql/*.sql) config/default.toml pipeline/config.py $(wildcard pipeline/registers/*.py)
 $(WORK)/panel/person_year.parquet: $(DATA)/truth.json $(wildcard $(DATA)/*.parquet) $(PANEL_CODE)
 	$(PY) cli.py panel $(DIRS)
 

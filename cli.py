@@ -114,7 +114,7 @@ def synth(
 def validate(input: Optional[Path] = InputOpt, work: Optional[Path] = WorkOpt, out: Optional[Path] = OutOpt,
              config: Optional[Path] = ConfigOpt) -> None:
     """Check the extracts against the input contract; run nothing else."""
-    from pipeline.register import validate as check
+    from pipeline.registers.stage import validate as check
 
     settings = settings_from(config, input, work, out)
     tables = guarded(lambda: check(settings))

@@ -13,8 +13,8 @@ from pathlib import Path
 from pipeline import runlog
 from pipeline.config import PROJECT_ROOT, Settings
 from pipeline.io import write_json
-from pipeline.load import locate
-from pipeline.contract import TABLES
+from pipeline.registers.contract import TABLES
+from pipeline.registers.load import locate
 
 PACKAGES = ("numpy", "scipy", "pandas", "pyarrow", "duckdb", "pyreadstat", "matplotlib",
             "typer", "rich", "pyfixest")

@@ -26,7 +26,7 @@ from models.stability import contribution_stability
 from pipeline import disclosure, estimate, runlog
 from pipeline.config import Settings
 from pipeline.io import write_csv, write_text
-from pipeline.panel import OUTCOME_COLUMNS, redefine_outcomes
+from pipeline.registers.panel import OUTCOME_COLUMNS, redefine_outcomes
 
 STAGE = "robustness"
 VARIANTS: dict[str, dict[str, object]] = {

@@ -67,7 +67,7 @@ def report_then_manifest(settings: Settings, meter: StageMeter) -> object:
 
 
 STEPS: tuple[Step, ...] = (
-    Step("panel", stage("pipeline.register", "build_panel", metered=True)),
+    Step("panel", stage("pipeline.registers.stage", "build_panel", metered=True)),
     Step("describe", stage("pipeline.describe"), panel_files, beside=True),
     Step("estimate", stage("pipeline.estimate", metered=True),
          lambda paths: [(paths.person_year, "panel"), (paths.municipality_year, "panel")], beside=True),

@@ -1,5 +1,5 @@
 -- Residence on 1 January, in the 2020 municipality structure (methods.md §4). The pass over the registers
--- (pipeline/municipalities.py) joins each residence row to its row of the crosswalk, `crosswalk`, by
+-- (pipeline/registers/municipalities.py) joins each residence row to its row of the crosswalk, `crosswalk`, by
 -- (aar, kommnr): the crosswalk row gives the 2020 municipality's index (municipality_index, one row per
 -- 2020 municipality). A study-year row without a crosswalk row is refused, by the harmonised_bosted view.
 create or replace temp table municipality_index as

@@ -1,6 +1,6 @@
 -- The persons the panel and the settlement counts look up: everyone with a reason for immigration in a
 -- category or in the refugee background, and their children. The one pass over the registers
--- (pipeline/municipalities.py) keeps their rows of residence, income and education (sql/29), so that
+-- (pipeline/registers/municipalities.py) keeps their rows of residence, income and education (sql/29), so that
 -- the panel's lookups (settlement, children, person-years, sample flow, settlement counts) never scan a
 -- whole register again.
 create or replace temp table related_persons as

@@ -1,5 +1,5 @@
 -- Municipality characteristics (methods.md §5), part 1: what each person of personer contributes, by the
--- person index pid. pipeline/municipalities.py holds these as arrays and counts the residents of
+-- person index pid. pipeline/registers/municipalities.py holds these as arrays and counts the residents of
 -- sql/41 with them; a person's region is that of their country background (landbakgrunn), as its place
 -- in the list `regions` (1, 2, ...; 0 for none).
 select

@@ -1,7 +1,7 @@
 -- The pass over the registers, part 2: every row of bosted, by person index (pid, -1 where the lopenr
 -- cannot be one of personer), with its row of the crosswalk (sql/20; -1 for none) and the flag of the
--- load checks (pipeline/load.py, RowChecks). Whether a row is of a study year, and the checks, are made
--- by pipeline/municipalities.py.
+-- load checks (pipeline/registers/load.py, RowChecks). Whether a row is of a study year, and the checks, are made
+-- by pipeline/registers/municipalities.py.
 select
     bosted.pid,
     coalesce(bosted.aar, 0) as aar,

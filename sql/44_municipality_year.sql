@@ -1,6 +1,6 @@
 -- Municipality characteristics, part 5: everything per 2020 municipality and study year. The population
 -- and working-age shares (municipality_population, municipality_working_age) are counted from sql/40-43
--- by pipeline/municipalities.py.
+-- by pipeline/registers/municipalities.py.
 create or replace table municipality_year as
 with settled_study_population as (
     select

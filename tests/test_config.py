@@ -69,7 +69,7 @@ def test_disclosure_options_are_read_and_checked(tmp_path):
 
 
 def test_world_regions_follow_ssb_country_codes_with_central_america_in_latin_america():
-    from pipeline.db import country_regions
+    from pipeline.registers.db import country_regions
 
     regions = country_regions(["612", "684", "606", "676", "652", "620", "636", "668", "685", "705", "775",
                                "143", "500", "564", "241", "102", "805", "000", "999"])

@@ -1,4 +1,4 @@
-"""The municipality shares of pipeline/municipalities.py (array lookups by person index) against the same
+"""The municipality shares of pipeline/registers/municipalities.py (array lookups by person index) against the same
 definitions (methods.md §5) written independently as pandas merges of the extract files."""
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import pytest
 
 from data_synthetic.generate import run as generate
 from pipeline.config import load_settings
-from pipeline.db import country_regions
-from pipeline.register import build_panel
+from pipeline.registers.db import country_regions
+from pipeline.registers.stage import build_panel
 
 YEARS = range(2010, 2021)
 
@@ -82,7 +82,7 @@ def test_municipality_shares_equal_an_independent_pandas_computation(built):
 def test_a_reader_left_early_frees_the_connection_and_a_failing_query_raises(tmp_path, monkeypatch):
     import duckdb
 
-    from pipeline import municipalities
+    from pipeline.registers import municipalities
 
     (tmp_path / "rows.sql").write_text("select range as pid from range(5000000)", encoding="utf-8")
     (tmp_path / "bad.sql").write_text("select 1 / 0 as x from no_such_table", encoding="utf-8")

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from pipeline.config import load_settings
-from pipeline.register import build_panel
+from pipeline.registers.stage import build_panel
 from tests.extracts import tiny_extract, write_extract
 
 
@@ -248,7 +248,7 @@ def test_a_header_only_event_table_is_accepted_and_noted(tiny, tmp_path, table):
 def test_the_outcome_step_run_again_on_the_exported_panel_gives_it_back_and_moves_the_threshold(tiny):
     from dataclasses import replace
 
-    from pipeline.panel import redefine_outcomes
+    from pipeline.registers.panel import redefine_outcomes
 
     settings, _, panel = tiny
     pd.testing.assert_frame_equal(redefine_outcomes(panel, settings), panel, check_dtype=False)

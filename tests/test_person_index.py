@@ -1,4 +1,4 @@
-"""The dense person index (pipeline/person_index.py): both encodings give the same panel, and the checks
+"""The dense person index (pipeline/registers/person_index.py): both encodings give the same panel, and the checks
 made with the integer one in the pass over the registers catch every unknown person and duplicate that
 the exact joins would."""
 from __future__ import annotations
@@ -11,8 +11,8 @@ import pytest
 from typer.testing import CliRunner
 
 from cli import app
-from pipeline import person_index
 from pipeline.errors import EXIT_CODES
+from pipeline.registers import person_index
 from tests.extracts import tiny_extract, write_extract
 
 runner = CliRunner()

@@ -20,7 +20,7 @@ from models.ranks import rank_table, ranks_descending
 from models.second_stage import characteristics_frame
 from pipeline import estimate
 from pipeline.config import load_settings
-from pipeline.register import build_panel
+from pipeline.registers.stage import build_panel
 
 SCALE, SEED = 0.2, 11
 Z99 = stats.norm.ppf(0.995)

@@ -8,7 +8,7 @@ import pytest
 
 from pipeline.config import load_settings
 from pipeline.reference import build_reference_tables
-from pipeline.register import build_panel
+from pipeline.registers.stage import build_panel
 from tests.extracts import tiny_extract, write_extract
 
 KLASS = Path(__file__).resolve().parents[2] / "shared" / "reference" / "klass131"

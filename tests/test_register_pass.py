@@ -1,4 +1,4 @@
-"""The one pass over the registers makes their load checks (pipeline/municipalities.py, RowScreen): a
+"""The one pass over the registers makes their load checks (pipeline/registers/municipalities.py, RowScreen): a
 problem found in any batch, early or late, within a batch or across two, ends in the refusal the exact
 queries give; rows of years outside the study are accepted, and checked by the exact queries."""
 from __future__ import annotations
@@ -6,8 +6,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from pipeline import municipalities
 from pipeline.errors import EXIT_CODES
+from pipeline.registers import municipalities
 from tests.extracts import tiny_extract
 from tests.test_person_index import numbered, run_panel
 
@@ -82,6 +82,6 @@ def test_rows_of_years_outside_the_study_are_accepted_and_change_nothing(tmp_pat
 
 
 def test_the_pass_reads_every_yearly_table_of_the_contract():
-    from pipeline.contract import TABLES
+    from pipeline.registers.contract import TABLES
 
     assert set(municipalities.REGISTERS) == {name for name, table in TABLES.items() if table.yearly}

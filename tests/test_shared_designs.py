@@ -14,7 +14,7 @@ from models.second_stage import characteristics_frame
 from models.shapley import r2_decomposition, r2_decompositions
 from pipeline import estimate, robustness
 from pipeline.config import load_settings
-from pipeline.panel import redefine_outcomes
+from pipeline.registers.panel import redefine_outcomes
 from tests.panels import small_panel
 
 TIGHT = dict(rtol=1e-12, atol=1e-15)

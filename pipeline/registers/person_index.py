@@ -1,7 +1,7 @@
 """Stage 1, part of load: a dense integer index `pid` in [0, size) for every lopenr of personer.
 
 At national scale the registers hold some 55 million person-years each. Keyed by a dense integer, the
-pass over the registers (pipeline/municipalities.py) looks persons and person-years up in arrays: a
+pass over the registers (pipeline/registers/municipalities.py) looks persons and person-years up in arrays: a
 person's attributes, whether personer has them, a person-year seen before; no hash table of 55 million
 keys and no join of registers.
 

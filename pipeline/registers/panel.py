@@ -5,7 +5,7 @@ import duckdb
 import pandas as pd
 
 from pipeline.config import Settings
-from pipeline.db import query_sql, run_sql, set_study_variables
+from pipeline.registers.db import query_sql, run_sql, set_study_variables
 from pipeline.schema import PERSON_YEAR
 
 PERSON_RULES = {

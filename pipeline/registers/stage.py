@@ -15,10 +15,10 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from pipeline import harmonise, load, municipalities, panel
 from pipeline.config import Settings
-from pipeline.db import connect, create_reference_tables
 from pipeline.io import PRIVATE_FILE_MODE, atomic_path, private_dir, write_csv
+from pipeline.registers import harmonise, load, municipalities, panel
+from pipeline.registers.db import connect, create_reference_tables
 from pipeline.runlog import StageMeter, record
 
 

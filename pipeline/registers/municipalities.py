@@ -5,9 +5,9 @@ The population and working-age (30-59) shares count everyone resident on 1 Janua
 person-years at national scale, each with their person's attributes, and those aged 30-59 with that year's
 income and education. In SQL those are hash joins of registers of that size. Here each register (bosted,
 inntekt, utdanning, familie) is read once, a batch at a time, by the dense person index pid
-(pipeline/person_index.py): a person's attributes are an array lookup, and a resident's income and
+(pipeline/registers/person_index.py): a person's attributes are an array lookup, and a resident's income and
 education are found through a slot per person-year. The same scan makes the register's load checks
-(load.RowChecks, RowScreen), matches residence to the crosswalk (pipeline/harmonise.py) and keeps the rows
+(load.RowChecks, RowScreen), matches residence to the crosswalk (pipeline/registers/harmonise.py) and keeps the rows
 of the persons the panel looks up (sql/28, sql/29), so that no stage reads a whole register again.
 sql/40-43 and sql/45 select what is read; sql/44 assembles municipality_year.
 """
@@ -24,10 +24,10 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from pipeline import harmonise
 from pipeline.config import SQL_DIR, Settings
-from pipeline.db import run_sql
-from pipeline.load import RowChecks
+from pipeline.registers import harmonise
+from pipeline.registers.db import run_sql
+from pipeline.registers.load import RowChecks
 
 BATCH_ROWS = 1 << 21
 REGISTERS = ("bosted", "inntekt", "utdanning", "familie")   # the yearly tables: read once, by the pass

@@ -2,7 +2,7 @@
 
 Staging only renames (the configuration's column map) and casts (the contract's types). Anything that
 breaks the contract raises `ContractError`, before any output is written. The large registers are checked
-in the scan that reads them for the panel (RowChecks, pipeline/municipalities.py), not in one of their own.
+in the scan that reads them for the panel (RowChecks, pipeline/registers/municipalities.py), not in one of their own.
 """
 from __future__ import annotations
 
@@ -18,11 +18,11 @@ from typing import NoReturn
 import duckdb
 
 from pipeline.config import REFERENCE_DATA_DIR, Settings
-from pipeline.contract import (
+from pipeline.errors import ContractError
+from pipeline.registers import person_index
+from pipeline.registers.contract import (
     BIGINT, BOOL, CODE_LISTS, DATE, FILE_SUFFIXES, INT, STRING, TABLES, Table,
 )
-from pipeline.errors import ContractError
-from pipeline import person_index
 
 # Codes with a fixed width: numeric source columns are left-padded with zeros.
 CODE_WIDTHS = {"kommnr": 4, "kommnr_2020": 4, "fodeland": 3, "landbakgrunn": 3}
@@ -228,7 +228,7 @@ def stage_table(con: duckdb.DuckDBPyConnection, table: Table, path: Path, source
     duplicate keys. Return its rows.
 
     A yearly table (a register) is not scanned here: its checks are made in the one scan of the pass over
-    the registers (pipeline/municipalities.py), from a flag per row in keyed_<table>, and with the person
+    the registers (pipeline/registers/municipalities.py), from a flag per row in keyed_<table>, and with the person
     index `persons`; the returned RowChecks finds and raises the refusal behind a flag."""
     try:
         n_rows = con.execute(f"select count(*) from raw_{table.name}").fetchall()[0][0]
@@ -402,7 +402,7 @@ def load_grunnbelop(con: duckdb.DuckDBPyConnection, settings: Settings, files: d
 
 def run(con: duckdb.DuckDBPyConnection, settings: Settings) -> tuple[dict[str, dict], dict[str, RowChecks]]:
     """Load and validate every table; return per-table file path and row count (for the manifest), and the
-    row checks of the registers, which the pass over them makes (pipeline/municipalities.py).
+    row checks of the registers, which the pass over them makes (pipeline/registers/municipalities.py).
 
     Municipality codes are checked against the crosswalk in the same pass.
     """

@@ -1,7 +1,7 @@
 """Stage 2, harmonise: residence codes to the 2020 municipality structure (methods.md §4).
 
 The residence rows are matched to the crosswalk in the pass over the registers
-(pipeline/municipalities.py), which reads each register once; this module builds the crosswalk it joins,
+(pipeline/registers/municipalities.py), which reads each register once; this module builds the crosswalk it joins,
 refuses what it cannot match and summarises what it matched.
 """
 from __future__ import annotations
@@ -11,8 +11,8 @@ from pathlib import Path
 import duckdb
 import numpy as np
 
-from pipeline.db import run_sql
-from pipeline.load import refuse_if_any
+from pipeline.registers.db import run_sql
+from pipeline.registers.load import refuse_if_any
 
 
 def prepare(con: duckdb.DuckDBPyConnection) -> None:
