@@ -177,9 +177,9 @@ class RegisterCounts:
 
 def read_registers(con: duckdb.DuckDBPyConnection, settings: Settings,
                    row_checks: dict[str, RowChecks]) -> RegisterCounts:
-    """One pass over residence, income and education: make their load checks (`row_checks`), count the
-    municipality characteristics, and keep the rows of the persons in related_persons (sql/28) as tables
-    for the panel (sql/29)."""
+    """One pass over the registers (REGISTERS): make their load checks (`row_checks`), match residence to
+    the crosswalk, count the municipality characteristics, and keep the rows of the persons in
+    related_persons (sql/28) as tables for the panel (sql/29)."""
     if set(row_checks) != set(REGISTERS):   # a register this pass does not read would go unchecked
         raise RuntimeError(f"the pass reads {REGISTERS}, the load checks are left for {tuple(row_checks)}")
     years = np.arange(settings.first_year, settings.last_year + 1)
