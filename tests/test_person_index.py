@@ -105,7 +105,7 @@ def test_the_integer_index_refuses_what_the_exact_checks_refuse(tmp_path, case):
         tables = {n: f[~f["lopenr"].eq(gone)] if n in ID_COLUMNS else f for n, f in tables.items()}
         tables["utdanning"] = pd.concat([tables["utdanning"], tables["utdanning"].iloc[[0]].assign(lopenr=gone)],
                                         ignore_index=True)
-    elif case == "duplicate with a year no register holds":  # outside the bitmap's years: the exact check
+    elif case == "duplicate with a year no register holds":  # outside the study years: the exact check after the pass
         row = tables["inntekt"].iloc[[0]].assign(aar=1700)
         tables["inntekt"] = pd.concat([tables["inntekt"], row, row], ignore_index=True)
     else:
