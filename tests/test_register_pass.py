@@ -85,3 +85,25 @@ def test_the_pass_reads_every_yearly_table_of_the_contract():
     from pipeline.registers.contract import TABLES
 
     assert set(municipalities.REGISTERS) == {name for name, table in TABLES.items() if table.yearly}
+
+
+def test_the_harmonisation_summary_counts_the_residence_rows_and_codes_of_the_study_years(tmp_path):
+    from pipeline.config import load_settings
+    from pipeline.registers.stage import build_panel
+    from tests.extracts import write_extract
+
+    tables, _ = numbered(tiny_extract())
+    tables = append_year("bosted", 0, 2005)(tables)   # a row before the study: counted in, not harmonised
+    write_extract(tmp_path / "in", tables, fmt="parquet")
+    settings = load_settings(input=tmp_path / "in", work=tmp_path / "work", out=tmp_path / "out")
+    summary = build_panel(settings)["harmonise"]
+
+    bosted, crosswalk = tables["bosted"], tables["kommuneendringer"]
+    study = bosted[bosted["aar"].between(settings.first_year, settings.last_year)]
+    matched = study.astype({"aar": int, "kommnr": str}).merge(
+        crosswalk.astype({"aar": int, "kommnr": str}), on=["aar", "kommnr"], how="left")
+    assert matched["kommnr_2020"].notna().all()
+    assert summary == {"bosted_rows": len(bosted), "rows_in_study_years": len(study),
+                       "codes_used": study["kommnr"].nunique(),
+                       "municipalities_2020": matched["kommnr_2020"].nunique()}
+    assert len(study) < len(bosted)
