@@ -100,8 +100,11 @@ def check_needs(step: Step, paths: Paths) -> None:
 
 
 def run_step(name: str, settings: Settings, meter: StageMeter) -> object:
-    """Check one step's inputs, then run it under the meter; return what it returns."""
-    step = step_named(name)
+    """Check the inputs of the step `name`, then run it under the meter; return what it returns."""
+    return run_checked(step_named(name), settings, meter)
+
+
+def run_checked(step: Step, settings: Settings, meter: StageMeter) -> object:
     check_needs(step, settings.paths)
     with meter.stage(step.name):
         return step.run(settings, meter)
@@ -110,7 +113,7 @@ def run_step(name: str, settings: Settings, meter: StageMeter) -> object:
 def waves(steps: Sequence[Step] = STEPS) -> list[tuple[Step, ...]]:
     """The steps in order, neighbouring `beside` steps grouped into one wave; every other step alone."""
     grouped = itertools.groupby(steps, key=lambda step: step.beside)
-    return [wave for beside, run in grouped for wave in ([tuple(run)] if beside else [(s,) for s in run])]
+    return [wave for beside, group in grouped for wave in ([tuple(group)] if beside else [(s,) for s in group])]
 
 
 def run_beside(wave: Sequence[Step], settings: Settings, meter: StageMeter) -> dict[str, object]:
@@ -122,9 +125,8 @@ def run_beside(wave: Sequence[Step], settings: Settings, meter: StageMeter) -> d
         check_needs(step, settings.paths)
 
     def job(step: Step) -> tuple[object, list[dict], int]:
-        own = StageMeter(settings.paths.run_log)
-        with own.stage(step.name):
-            result = step.run(settings, own)
+        own = StageMeter(settings.paths.run_log)   # each process times its own steps
+        result = run_checked(step, settings, own)
         return result, own.stages, os.getpid()
 
     order = sorted(wave, key=lambda step: step.name not in LONGEST_FIRST)   # so that both processes end together

@@ -45,7 +45,7 @@ def index_of(lopenr: list[str]) -> person_index.PersonIndex:
 
 
 def test_canonical_compact_numbers_are_their_own_index_and_anything_else_a_dictionary():
-    assert index_of(["12", "10", "11"]) == person_index.PersonIndex(size=3, offset=10, persons=3)
+    assert index_of(["12", "10", "11"]) == person_index.PersonIndex(size=3, offset=10)
     for ids in (["R1", "R2"], ["010", "011"], ["+5", "6"], ["1", str(10 ** 12)]):
         assert index_of(ids).offset is None, ids
 

@@ -7,6 +7,7 @@ refuses what it cannot match and summarises what it matched.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import NoReturn
 
 import duckdb
 import numpy as np
@@ -33,7 +34,7 @@ def summary(con: duckdb.DuckDBPyConnection, bosted_rows: int, study_rows: int,
             "codes_used": codes, "municipalities_2020": municipalities}
 
 
-def refuse_unmatched(con: duckdb.DuckDBPyConnection, bosted_file: Path) -> None:
+def refuse_unmatched(con: duckdb.DuckDBPyConnection, bosted_file: Path) -> NoReturn:
     """Refuse residence codes without a crosswalk row for their year, saying whether any year knows them."""
     unmatched = "select lopenr, aar, kommnr from harmonised_bosted where kommnr_2020 is null"
     refuse_if_any(

@@ -239,7 +239,7 @@ def stage_table(con: duckdb.DuckDBPyConnection, table: Table, path: Path, source
                             detail="holds no data rows (a header only)")
     trim = not path.suffix == ".parquet"  # text from CSV may carry blanks around values
     casts = {c: cast_expression(c, t, source_types[c], trim=trim) for c, t in table.columns.items()}
-    # every check of the table in one scan: (kind, column, condition on a raw row)
+    # (kind, column, condition on a raw row): counted here in one scan, or for a register a flag per row
     checks = []
     for column, expr in casts.items():
         is_text = source_types[column].startswith("VARCHAR")

@@ -19,29 +19,31 @@ import duckdb
 SPARE_IDS = 1_000_000
 
 
+def canonical_number(lopenr: str) -> str:
+    """SQL: the number a lopenr expression writes canonically (digits, no sign, no leading zero), else null.
+    try_cast alone also reads '+7', ' 7', '007', '1e2', '1_000' and '0x10'."""
+    number = f"try_cast({lopenr} as bigint)"
+    return f"case when cast({number} as varchar) = {lopenr} then {number} end"
+
+
 @dataclass(frozen=True)
 class PersonIndex:
     size: int                  # pid runs over [0, size)
     offset: int | None         # pid = lopenr - offset; None: pid from the dictionary table person_ids
-    persons: int               # rows of personer
-
-    def attach(self, relation: str, lopenr: str) -> str:
-        """`relation` with a column __pid, the pid of the raw lopenr expression `lopenr` (null where it
-        cannot be a lopenr of personer), as a table expression."""
-        if self.offset is None:
-            return (f"(select raw.*, person_ids.pid as __pid from {relation} as raw "
-                    f"left join person_ids on person_ids.id_lopenr = {lopenr})")
-        number = f"try_cast({lopenr} as bigint)"
-        pid = (f"case when cast({number} as varchar) = {lopenr} and {number} - {self.offset} "
-               f"between 0 and {self.size - 1} then {number} - {self.offset} end")
-        return f"(select *, {pid} as __pid from {relation})"
 
     def flagged(self, relation: str) -> str:
         """A query of `relation` (staged rows, each with the flag __refused of its failed checks) for the pass
         over the registers: pid first (-1 where the lopenr cannot be one of personer), the columns, and
         `refused`, true for a row that fails a check or whose lopenr cannot be one of personer."""
+        if self.offset is None:
+            attached = (f"select rows.*, person_ids.pid as __pid from {relation} as rows "
+                        f"left join person_ids on person_ids.id_lopenr = rows.lopenr")
+        else:
+            pid = f"{canonical_number('lopenr')} - {self.offset}"
+            attached = (f"select *, case when {pid} between 0 and {self.size - 1} then {pid} end as __pid "
+                        f"from {relation}")
         return (f"select coalesce(__pid, -1) as pid, * exclude (__pid, __refused), "
-                f"__refused or __pid is null as refused from {self.attach(relation, 'lopenr')}")
+                f"__refused or __pid is null as refused from ({attached})")
 
     def keyed(self, relation: str) -> str:
         """A query of `relation` (checked rows, every lopenr in personer) with its pid first."""
@@ -53,13 +55,14 @@ class PersonIndex:
 
 def build(con: duckdb.DuckDBPyConnection) -> PersonIndex:
     """Index stg_personer (keys already checked unique); create person_ids if it is a dictionary."""
+    number = canonical_number("lopenr")
     persons, not_canonical, low, high = con.execute(
-        "select count(*), count(*) filter (where cast(try_cast(lopenr as bigint) as varchar) is distinct from lopenr), "
-        "min(try_cast(lopenr as bigint)), max(try_cast(lopenr as bigint)) from stg_personer").fetchall()[0]
+        f"select count(*), count(*) filter (where {number} is null), min({number}), max({number}) "
+        f"from stg_personer").fetchall()[0]
     if persons and not not_canonical and high - low + 1 <= 2 * persons + SPARE_IDS:
-        index = PersonIndex(size=high - low + 1, offset=low, persons=persons)
+        index = PersonIndex(size=high - low + 1, offset=low)
     else:
-        index = PersonIndex(size=persons, offset=None, persons=persons)
+        index = PersonIndex(size=persons, offset=None)
         con.execute("create or replace temp table person_ids as select lopenr as id_lopenr, "
                     "(row_number() over () - 1)::bigint as pid from stg_personer")
     con.execute(f"set variable person_index_size = {index.size}")

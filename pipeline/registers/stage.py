@@ -62,14 +62,26 @@ def validate(settings: Settings) -> dict[str, dict]:
     scratch = Path(tempfile.mkdtemp(prefix=".validate-", dir=settings.paths.work))
     try:
         with scratch_database(scratch / "validate.duckdb", settings, spill=scratch / "duckdb_tmp") as con:
-            tables, row_checks = load.run(con, settings)
-            create_reference_tables(con, settings)
-            harmonise.prepare(con)
-            panel.find_related_persons(con)
-            municipalities.read_registers(con, settings, row_checks)   # the registers' checks are made here
+            tables, _, _ = read_extracts(con, settings, StageMeter())
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     return tables
+
+
+def read_extracts(con: duckdb.DuckDBPyConnection, settings: Settings,
+                  meter: StageMeter) -> tuple[dict[str, dict], municipalities.RegisterCounts, dict[str, int]]:
+    """Load and check every extract (stages 1-2): the tables' rows, and what the one pass over the registers
+    counted (their checks are made in it) with the harmonisation's summary."""
+    with meter.stage("load_validate"):
+        tables, row_checks = load.run(con, settings)
+        create_reference_tables(con, settings)
+        harmonise.prepare(con)
+    with meter.stage("registers"):  # one pass over each register: its checks, harmonisation and counts
+        panel.find_related_persons(con)
+        counts = municipalities.read_registers(con, settings, row_checks)
+        harmonised = harmonise.summary(con, tables["bosted"]["rows"], counts.residence_rows,
+                                       counts.crosswalk_rows_used)
+    return tables, counts, harmonised
 
 
 def build_panel(settings: Settings, meter: StageMeter | None = None) -> dict:
@@ -80,16 +92,8 @@ def build_panel(settings: Settings, meter: StageMeter | None = None) -> dict:
     private_dir(paths.panel_dir)
     building = paths.work / ".register.duckdb.building"
     with scratch_database(building, settings) as con:
-        with meter.stage("load_validate"):
-            tables, row_checks = load.run(con, settings)
-            create_reference_tables(con, settings)
-            harmonise.prepare(con)
+        tables, counts, harmonised = read_extracts(con, settings, meter)
         empty = tuple(name for name, info in tables.items() if info["rows"] == 0)
-        with meter.stage("registers"):  # one pass over each register: its checks, harmonisation and counts
-            panel.find_related_persons(con)
-            counts = municipalities.read_registers(con, settings, row_checks)
-            harmonised = harmonise.summary(con, tables["bosted"]["rows"], counts.residence_rows,
-                                           counts.crosswalk_rows_used)
         with meter.stage("panel"):
             flow = panel.run(con, settings, empty_tables=empty)
         with meter.stage("municipalities"):
