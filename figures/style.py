@@ -92,7 +92,9 @@ def save_figure(fig: Figure, stem: Path, *, formats: Sequence[str] = FORMATS) ->
                 with atomic_path(path) as tmp:
                     fig.savefig(tmp, format=fmt, dpi=DPI, metadata=metadata)
                 written.append(path)
-                fig.set_layout_engine("none")   # the layout of the first format serves the others
+                # the layout of the first format serves the others; None, not "none": a placeholder engine
+                # would make savefig draw the figure once more before drawing it
+                fig.set_layout_engine(None)
     finally:
         fig.set_layout_engine(engine)
     return written

@@ -302,3 +302,20 @@ def test_the_cut_font_draws_the_same_png_as_the_whole_font(tmp_path, monkeypatch
     assert cut_png.read_bytes() == whole_png.read_bytes()
     assert b"DejaVuSansFigures" in cut_pdf.read_bytes() and b"DejaVuSansFigures" not in whole_pdf.read_bytes()
     assert len(cut_pdf.read_bytes()) < 2 * len(whole_pdf.read_bytes())
+
+
+def test_saving_draws_the_figure_once_per_format_after_one_layout(tmp_path, monkeypatch):
+    """The PNG's draw lays the figure out (a draw without output, then the drawing); the PDF reuses that
+    layout and is drawn once, not laid out again."""
+    from matplotlib.figure import Figure
+
+    source = releasable(tmp_path, botid_table(), "fig3_08", ["share_pct"])
+    fig = descriptive.fig3_08(render.read_releasable(source, render.FIGURES["fig3_08"][2], marker=MARKER))
+    engine = fig.get_layout_engine()
+    draws = []
+    original = Figure.draw
+    monkeypatch.setattr(Figure, "draw", lambda self, renderer: draws.append(type(renderer).__name__) or
+                        original(self, renderer))
+    style.save_figure(fig, tmp_path / "once")
+    assert draws == ["RendererAgg", "RendererAgg", "MixedModeRenderer"]
+    assert fig.get_layout_engine() is engine
