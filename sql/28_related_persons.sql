@@ -11,31 +11,18 @@ with related_reason as (
 ),
 
 reason_persons as (
-    select personer.lopenr, personer.mor_lopenr, personer.far_lopenr
+    select personer.lopenr
     from stg_personer as personer
     semi join related_reason on related_reason.kode = personer.innvandringsgrunn
 ),
 
-children as (
-    select personer.lopenr
-    from stg_personer as personer
-    semi join reason_persons on reason_persons.lopenr = personer.mor_lopenr
-    union
-    select personer.lopenr
-    from stg_personer as personer
-    semi join reason_persons on reason_persons.lopenr = personer.far_lopenr
-),
-
-related as (
-    select lopenr from reason_persons
-    union
-    select lopenr from children
-),
-
+-- the persons with such a reason and their children, in one scan of personer
 final as (
     select personer.pid, personer.lopenr
     from keyed_personer as personer
-    semi join related using (lopenr)
+    where personer.lopenr in (select lopenr from reason_persons)
+        or personer.mor_lopenr in (select lopenr from reason_persons)
+        or personer.far_lopenr in (select lopenr from reason_persons)
 )
 
 select * from final;
