@@ -1,5 +1,6 @@
--- One row per person in personer with the flags of the person-level sample rules (methods.md §1)
--- and, for the study population, the characteristics fixed at arrival (methods.md §2).
+-- One row per person in personer with a refugee category, with the flag of the person-level sample rule
+-- that excludes them (methods.md §1) and, for the study population, the characteristics fixed at arrival
+-- (methods.md §2). Everyone else is excluded by the first rule, which sql/32 counts from personer.
 -- Settlement year s = immigration year + 1: the 1 January on which arrival characteristics are read.
 -- A person not resident on 1 January of s stays in the study population with no settlement municipality
 -- (bosettingskommune null); only the analyses that need one leave them out.
@@ -13,7 +14,7 @@ with persons as (
         category.kategori,
         year(personer.innvandringsdato) as innvandringsaar
     from stg_personer as personer
-    left join ref_category as category on category.kode = personer.innvandringsgrunn
+    join ref_category as category on category.kode = personer.innvandringsgrunn
 ),
 
 settlement as (
@@ -21,7 +22,6 @@ settlement as (
     from persons
     join related_bosted as bosted
         on bosted.lopenr = persons.lopenr and bosted.aar = persons.innvandringsaar + 1
-    where persons.kategori is not null
 ),
 
 final as (
@@ -30,7 +30,6 @@ final as (
         persons.innvandringsaar + 1 as bosettingsaar,
         settlement.bosettingskommune,
         case
-            when persons.kategori is null then 'not_refugee_category'
             when persons.innvandringsaar is null then 'no_immigration_date'
             when persons.innvandringsaar < getvariable('first_year') then 'immigrated_before_study'
             when persons.innvandringsaar >= getvariable('last_year') then 'settlement_after_study'

@@ -5,8 +5,7 @@ with category_rows as (
     -- residence rows of persons with a refugee category (few); everyone else is the first rule's
     select bosted.lopenr, count(*) as n_rows
     from related_bosted as bosted
-    semi join refugee_candidates as candidates
-        on candidates.lopenr = bosted.lopenr and candidates.kategori is not null
+    semi join refugee_candidates as candidates on candidates.lopenr = bosted.lopenr
     group by bosted.lopenr
 ),
 
@@ -17,7 +16,7 @@ category_level as (
         coalesce(sum(category_rows.n_rows), 0) as person_years
     from refugee_candidates as candidates
     left join category_rows using (lopenr)
-    where candidates.excluded_by is not null and candidates.kategori is not null
+    where candidates.excluded_by is not null
     group by candidates.excluded_by
 ),
 
@@ -26,7 +25,7 @@ person_level as (
     union all
     select
         'not_refugee_category' as rule,
-        (select count(*) from refugee_candidates where kategori is null) as persons,
+        (select count(*) from stg_personer) - (select count(*) from refugee_candidates) as persons,
         getvariable('harmonised_rows') - (select coalesce(sum(n_rows), 0) from category_rows)  -- set by harmonise
             as person_years
 ),
