@@ -185,7 +185,6 @@ def read_registers(con: duckdb.DuckDBPyConnection, settings: Settings,
     if set(row_checks) != set(REGISTERS):   # a register this pass does not read would go unchecked
         raise RuntimeError(f"the pass reads {REGISTERS}, the load checks are left for {tuple(row_checks)}")
     years = np.arange(settings.first_year, settings.last_year + 1)
-    con.execute(f"set variable study_year_count = {len(years)}")
     size = con.execute("select getvariable('person_index_size')").fetchall()[0][0]
     crosswalk = con.execute("select municipality_index from crosswalk order by crosswalk_row").fetchnumpy()
     g = dict(con.execute("select aar, g from stg_grunnbelop").fetchall())
@@ -250,12 +249,14 @@ def count_residents(con: duckdb.DuckDBPyConnection, size: int, crosswalk_municip
         n_working += n_new
         keep_related("residence", rows, municipality_index=(groups // n_years).astype(np.int32))
 
-    read_register(con, "41_municipality_residents.sql", screen("bosted"), residents, slot, -1)
+    residence = screen("bosted")
+    read_register(con, "41_municipality_residents.sql", residence, residents, slot, -1)
     working_group = np.concatenate(working_groups) if working_groups else np.zeros(0, np.int32)
     status = np.concatenate(working_codes) if working_codes else np.zeros(0, np.uint8)
-    working_groups.clear(), working_codes.clear()
+    working_groups.clear()
+    working_codes.clear()
 
-    seen = np.zeros(size * n_years, bool)   # the person-years of income, then of education
+    seen = np.zeros(size * n_years, bool)   # the person-years of income, then of education, then of familie
     income_sum = np.zeros(n_groups)
 
     def income(rows: dict[str, np.ndarray]) -> None:
@@ -289,9 +290,8 @@ def count_residents(con: duckdb.DuckDBPyConnection, size: int, crosswalk_municip
     seen.fill(False)
     read_register(con, "45_partners.sql", screen("familie"), partners, seen, False)
     working_by_code = np.bincount(working_group.astype(np.int64) * 128 + status, minlength=n_groups * 128)
-    residence_rows = int(np.count_nonzero(slot != -1))
     counts = RegisterCounts(by_code.reshape(n_groups, 128), working_by_code.reshape(n_groups, 128), income_sum,
-                            residence_rows, crosswalk_used)
+                            residence.study_rows, crosswalk_used)
     return counts, {name: concatenate(parts) for name, parts in kept.items()}
 
 
