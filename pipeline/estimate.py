@@ -25,7 +25,7 @@ from models.shrinkage import EB_COLUMNS, shrink_contributions
 from models.table_disclosure import SampleDecision, second_stage_sample
 from models.shapley import r2_decompositions
 from models.vcov import group_sums
-from pipeline import disclosure
+from pipeline import disclosure, memory
 from pipeline.config import CATEGORIES, Settings
 from pipeline.errors import ConfigurationError
 from pipeline.io import private_dir, write_csv, write_parquet, write_text
@@ -444,6 +444,7 @@ def run(settings: Settings, meter: StageMeter | None = None) -> list[Path]:
     `meter` times each model family (the bench command passes one).
     """
     meter = meter or StageMeter()
+    memory.keep_freed_memory()   # dozens of design-sized arrays come and go
     paths = settings.paths
     tables = paths.tables
     lang = settings.language

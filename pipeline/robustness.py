@@ -23,7 +23,7 @@ import pandas as pd
 from models.design import INDIVIDUAL_BLOCKS, MUNICIPALITY_BLOCK_NAME, DesignCache
 from models.second_stage import characteristics_frame, second_stage
 from models.stability import contribution_stability
-from pipeline import disclosure, estimate, runlog
+from pipeline import disclosure, estimate, memory, runlog
 from pipeline.config import Settings
 from pipeline.io import write_csv, write_text
 from pipeline.registers.panel import OUTCOME_COLUMNS, redefine_outcomes
@@ -269,6 +269,7 @@ def run(settings: Settings, meter: runlog.StageMeter | None = None) -> list[Path
 
     `meter` times the variants and the cohort stability (the bench command passes one)."""
     meter = meter or runlog.StageMeter()
+    memory.keep_freed_memory()   # dozens of design-sized arrays come and go
     person_year = pd.read_parquet(settings.paths.person_year)
     municipality_year = pd.read_parquet(settings.paths.municipality_year)
     municipalities = sorted(municipality_year["kommnr_2020"].astype(str).unique())
