@@ -120,10 +120,11 @@ class Refused(Exception):
 
 @dataclass
 class RowScreen:
-    """The load checks of one register (load.RowChecks), made in the pass: a row flagged `refused` or of
-    a pid that personer lacks, batch by batch; a person-year of two rows, once the register is read, as
-    fewer person-years marked (each study row marks its own) than rows. Rows of years outside the study
-    are counted; the exact queries check them after the pass."""
+    """The load checks of one register (load.RowChecks), made in the pass: a row whose pid is -1 (it
+    fails a check, or its lopenr cannot be one of personer) or one that personer lacks, batch by batch; a
+    person-year of two rows, once the register is read, as fewer person-years marked (each study row
+    marks its own) than rows. Rows of years outside the study are counted; the exact queries check them
+    after the pass."""
     checks: RowChecks
     exists: np.ndarray      # by pid: one of personer
     first_year: int
@@ -135,7 +136,7 @@ class RowScreen:
         """The batch's rows of the study years, with their year index and person-year key (pid * years +
         year index); raise Refused for a refused row."""
         pid = batch["pid"]
-        if batch["refused"].any() or not self.exists[pid].all():
+        if (pid < 0).any() or not self.exists[pid].all():
             raise Refused
         year_index = batch["aar"] - self.first_year
         inside = (year_index >= 0) & (year_index < self.n_years)

@@ -33,8 +33,9 @@ class PersonIndex:
 
     def flagged(self, relation: str) -> str:
         """A query of `relation` (staged rows, each with the flag __refused of its failed checks) for the pass
-        over the registers: pid first (-1 where the lopenr cannot be one of personer), the columns, and
-        `refused`, true for a row that fails a check or whose lopenr cannot be one of personer."""
+        over the registers: pid first, -1 for a row that fails a check or whose lopenr cannot be one of
+        personer, then the columns. (One integer column, not a second one of flags: the pass reads 55
+        million rows a register.)"""
         if self.offset is None:
             attached = (f"select rows.*, person_ids.pid as __pid from {relation} as rows "
                         f"left join person_ids on person_ids.id_lopenr = rows.lopenr")
@@ -42,8 +43,8 @@ class PersonIndex:
             pid = f"{canonical_number('lopenr')} - {self.offset}"
             attached = (f"select *, case when {pid} between 0 and {self.size - 1} then {pid} end as __pid "
                         f"from {relation}")
-        return (f"select coalesce(__pid, -1) as pid, * exclude (__pid, __refused), "
-                f"__refused or __pid is null as refused from ({attached})")
+        return (f"select case when __refused then -1 else coalesce(__pid, -1) end as pid, "
+                f"* exclude (__pid, __refused) from ({attached})")
 
     def keyed(self, relation: str) -> str:
         """A query of `relation` (checked rows, every lopenr in personer) with its pid first."""
