@@ -438,13 +438,13 @@ def model_sample_rows(person_year: pd.DataFrame,
     return models, fixed_effects, contributions, dropped, dropped_fe
 
 
+@memory.keeps_freed_memory   # dozens of design-sized arrays come and go
 def run(settings: Settings, meter: StageMeter | None = None) -> list[Path]:
     """Read the work panel and municipality table, estimate everything, write tables; return paths.
 
     `meter` times each model family (the bench command passes one).
     """
     meter = meter or StageMeter()
-    memory.keep_freed_memory()   # dozens of design-sized arrays come and go
     paths = settings.paths
     tables = paths.tables
     lang = settings.language

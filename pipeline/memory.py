@@ -8,42 +8,64 @@ come by on a shared (virtual) machine: 1 GB touched for the first time took 0.1 
 pages, 0.5 to 0.9 s in small ones. At scale 1.0 a third of `robustness`'s time was the kernel's.
 
 Kept in the heap, a freed block is reused as it is. The price is resident memory that stays at the
-stage's high mark (some 300 MB more per process at scale 1.0), which the run's memory target allows.
-The pass over the registers keeps the defaults: its arrays are few, and its random lookups gain from
-huge pages what their faults cost.
+stage's high mark while it runs (some 300 MB more per process at scale 1.0), which the run's memory
+target allows; it is handed back when the stage ends. The pass over the registers keeps the defaults:
+its arrays are few, and its random lookups gain from huge pages what their faults cost.
 """
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
+from collections.abc import Callable
+from typing import ParamSpec, TypeVar
 
 import numpy as np
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 # mallopt parameters (glibc's malloc.h)
 M_TRIM_THRESHOLD = -1
 M_MMAP_MAX = -4
 KEEP_UP_TO = 2**31 - 1   # bytes free at the heap's top before it is trimmed (mallopt takes an int)
+DEFAULT_MMAP_MAX, DEFAULT_TRIM_THRESHOLD = 65536, 128 * 1024
 
 
-def _mallopt():
-    """glibc's mallopt, or None where the C library is not glibc."""
+def _glibc() -> ctypes.CDLL | None:
+    """The C library if it is glibc (it has mallopt and malloc_trim), else None."""
     name = ctypes.util.find_library("c")
     try:
-        mallopt = ctypes.CDLL(name).mallopt if name else None
+        libc = ctypes.CDLL(name) if name else None
+        if libc is not None:
+            libc.mallopt.argtypes, libc.mallopt.restype = (ctypes.c_int, ctypes.c_int), ctypes.c_int
+            libc.malloc_trim.argtypes, libc.malloc_trim.restype = (ctypes.c_size_t,), ctypes.c_int
     except (OSError, AttributeError):
         return None
-    if mallopt is not None:
-        mallopt.argtypes, mallopt.restype = (ctypes.c_int, ctypes.c_int), ctypes.c_int
-    return mallopt
+    return libc
 
 
-def keep_freed_memory() -> bool:
-    """For the rest of this process: serve every block from the heap, keep freed memory there, and no
-    huge-page advice for numpy's arrays. False where the C library is not glibc (numpy's advice is
-    still turned off)."""
+def keeps_freed_memory(stage: Callable[P, R]) -> Callable[P, R]:
+    """Run `stage` with freed memory kept in the heap and no huge-page advice for numpy's arrays; then
+    restore glibc's limits and numpy's advice and hand the heap's free memory back, so that the steps
+    after it (and the processes they fork) do not carry the stage's high mark."""
+    @functools.wraps(stage)
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        libc, advice = _glibc(), _set_huge_page_advice(False)
+        kept = libc is not None and bool(libc.mallopt(M_MMAP_MAX, 0)) and bool(libc.mallopt(M_TRIM_THRESHOLD, KEEP_UP_TO))
+        try:
+            return stage(*args, **kwargs)
+        finally:
+            _set_huge_page_advice(advice)
+            if kept:
+                libc.mallopt(M_MMAP_MAX, DEFAULT_MMAP_MAX)
+                libc.mallopt(M_TRIM_THRESHOLD, DEFAULT_TRIM_THRESHOLD)
+                libc.malloc_trim(0)
+    return run
+
+
+def _set_huge_page_advice(enabled: bool) -> bool:
+    """Set whether numpy advises huge pages for its large arrays; return the previous setting."""
     multiarray = getattr(np, "_core", None) or np.core   # numpy 2 or 1.26
     set_advice = getattr(multiarray.multiarray, "_set_madvise_hugepage", None)
-    if set_advice is not None:
-        set_advice(False)
-    mallopt = _mallopt()
-    return mallopt is not None and bool(mallopt(M_MMAP_MAX, 0)) and bool(mallopt(M_TRIM_THRESHOLD, KEEP_UP_TO))
+    return bool(set_advice(enabled)) if set_advice is not None else enabled

@@ -264,12 +264,12 @@ def _number(value: object, marker: str) -> str:
     return "" if value is None or not np.isfinite(value) else f"{value:.2f}"
 
 
+@memory.keeps_freed_memory   # dozens of design-sized arrays come and go
 def run(settings: Settings, meter: runlog.StageMeter | None = None) -> list[Path]:
     """Every variant, the cohort stability, written under settings.paths.tables; return the files.
 
     `meter` times the variants and the cohort stability (the bench command passes one)."""
     meter = meter or runlog.StageMeter()
-    memory.keep_freed_memory()   # dozens of design-sized arrays come and go
     person_year = pd.read_parquet(settings.paths.person_year)
     municipality_year = pd.read_parquet(settings.paths.municipality_year)
     municipalities = sorted(municipality_year["kommnr_2020"].astype(str).unique())
