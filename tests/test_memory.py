@@ -1,5 +1,5 @@
 """pipeline/memory.py: within a model stage a freed large array's memory is reused, not faulted in (and
-zeroed) again; after it, glibc's defaults and numpy's huge-page advice are back and the memory is handed back."""
+zeroed) again; after it, numpy's huge-page advice is back and the memory is handed back."""
 from __future__ import annotations
 
 import json
