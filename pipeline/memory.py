@@ -53,7 +53,8 @@ def keeps_freed_memory(stage: Callable[P, R]) -> Callable[P, R]:
     @functools.wraps(stage)
     def run(*args: P.args, **kwargs: P.kwargs) -> R:
         libc, advice = _glibc(), _set_huge_page_advice(False)
-        kept = libc is not None and bool(libc.mallopt(M_MMAP_MAX, 0)) and bool(libc.mallopt(M_TRIM_THRESHOLD, KEEP_UP_TO))
+        kept = (libc is not None and bool(libc.mallopt(M_MMAP_MAX, 0))
+                and bool(libc.mallopt(M_TRIM_THRESHOLD, KEEP_UP_TO)))
         try:
             return stage(*args, **kwargs)
         finally:

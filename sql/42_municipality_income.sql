@@ -1,6 +1,7 @@
 -- The pass over the registers, part 3: every row of inntekt (pid as in sql/41). Benefits: social
--- assistance, basic and attendance benefit, housing allowance (a missing one is none). Employment and the other shares of methods.md §5 are taken by pipeline/registers/municipalities.py with the
--- year's G, for the residents aged 30-59.
+-- assistance, basic and attendance benefit, housing allowance (a missing one is none). Employment and
+-- the other shares of methods.md §5 are taken by pipeline/registers/municipalities.py with the year's G,
+-- for the residents aged 30-59.
 select
     pid,
     coalesce(aar, 0) as aar,
