@@ -6,7 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 from typer.testing import CliRunner
 
@@ -46,8 +48,46 @@ def index_of(lopenr: list[str]) -> person_index.PersonIndex:
 
 def test_canonical_compact_numbers_are_their_own_index_and_anything_else_a_dictionary():
     assert index_of(["12", "10", "11"]) == person_index.PersonIndex(size=3, offset=10)
-    for ids in (["R1", "R2"], ["010", "011"], ["+5", "6"], ["1", str(10 ** 12)]):
+    for ids in (["R1", "R2"], ["010", "011"], ["+5", "6"], ["1", str(10 ** 12)], ["-1", "0"],
+                [str(10 ** 16), str(10 ** 16 + 1)]):
         assert index_of(ids).offset is None, ids
+
+
+def test_canonical_numbers_by_hand():
+    values = ["0", "7", "10", "7001", "12345678", "123456789", "1234567890123456", None, "", "007", "+7", "-7",
+              " 7", "7 ", "1e2", "1_000", "0x10", "7.0", "１２", "12345678901234567", "1234567a", "a2345678"]
+    expected = [0, 7, 10, 7001, 12345678, 123456789, 1234567890123456] + [-1] * 15
+    got = person_index.canonical_numbers(pa.array(values, pa.string()))
+    assert got.tolist() == expected
+    # a slice of an array (its offsets start inside the data), and a batch of one width
+    assert person_index.canonical_numbers(pa.array(values, pa.string()).slice(3, 3)).tolist() == [7001, 12345678,
+                                                                                                123456789]
+    assert person_index.canonical_numbers(pa.array(["87654321", "08765432", "8765432b"])).tolist() == [87654321, -1, -1]
+
+
+def test_canonical_numbers_equal_sql_canonical_number_on_random_text():
+    """Against DuckDB's reading (canonical_number) of 20,000 values: numbers of 1-18 digits, some with a
+    leading zero, a sign, a blank, a letter, a dot or an underscore in them, and nulls."""
+    rng = np.random.default_rng(14)
+    values = []
+    for _ in range(20_000):
+        text = "".join(rng.choice(list("0123456789"), size=rng.integers(1, 19)))
+        kind = rng.integers(0, 8)
+        if kind == 1:
+            text = "0" + text
+        elif kind == 2:
+            position = rng.integers(0, len(text) + 1)
+            text = text[:position] + str(rng.choice(list("+- ae._x"))) + text[position:]
+        values.append(None if kind == 3 and rng.random() < 0.2 else text)
+    con = duckdb.connect()
+    con.execute("create table t as select unnest(?) as lopenr, generate_subscripts(?, 1) as i", [values, values])
+    sql = con.execute(f"select {person_index.canonical_number('lopenr')} from t order by i").fetchnumpy()
+    # negative numbers and those of more than MAX_DIGITS digits are left to the dictionary index
+    limit = 10 ** person_index.MAX_DIGITS
+    expected = [-1 if v is None or not 0 <= v < limit else int(v) for v in sql[next(iter(sql))].tolist()]
+    assert sum(e >= 0 for e in expected) > 5_000
+    for batch in (pa.array(values, pa.string()), pa.array(values, pa.large_string())):
+        assert person_index.canonical_numbers(batch).tolist() == expected
 
 
 def test_integer_and_dictionary_indexes_give_the_same_panel_and_municipality_table(tmp_path):

@@ -257,7 +257,7 @@ def stage_table(con: duckdb.DuckDBPyConnection, table: Table, path: Path, source
                     f"from raw_{table.name}")
         con.execute(f"create or replace temp view keyed_{table.name} as "
                     f"{persons.flagged(f'stg_{table.name}')}")
-        return {"rows": n_rows, "row_checks": RowChecks(table, path, tuple(checks))}
+        return {"rows": n_rows, "row_checks": RowChecks(table, path, tuple(checks), persons)}
     aggregates = [f"count(*) filter (where {cond})" for *_, cond in checks]
     if table.key:  # a screen on 64-bit key hashes; a possible duplicate runs the exact query
         aggregates.append(f"count(*) - count(distinct hash({', '.join(quote(k) for k in table.key)}))")
@@ -295,6 +295,7 @@ class RowChecks:
     table: Table
     path: Path
     checks: tuple[tuple[str, str, str], ...]   # (kind, column, condition on a raw row)
+    persons: person_index.PersonIndex          # keys the rows of keyed_<table>
 
     def refuse(self, con: duckdb.DuckDBPyConnection) -> NoReturn:
         """Raise the refusal behind a flagged row, an unknown person or a duplicate key that the pass found,

@@ -28,6 +28,7 @@ from pipeline.config import SQL_DIR, Settings
 from pipeline.registers import harmonise
 from pipeline.registers.db import run_sql
 from pipeline.registers.load import RowChecks
+from pipeline.registers.person_index import PersonIndex
 
 # 256k rows: a batch's arrays (2 MB each) stay in cache across the count's passes over them; batches of
 # 2M rows took about 7% more CPU (more of it in the kernel, mapping and unmapping the larger arrays)
@@ -63,9 +64,11 @@ def run(con: duckdb.DuckDBPyConnection, settings: Settings, counts: RegisterCoun
     return {"rows": rows, "municipalities": n_municipalities}
 
 
-def batches(con: duckdb.DuckDBPyConnection, name: str) -> Iterator[dict[str, np.ndarray]]:
+def batches(con: duckdb.DuckDBPyConnection, name: str,
+            persons: PersonIndex | None = None) -> Iterator[dict[str, np.ndarray]]:
     """The rows of the query in sql/<name>, a batch of numpy arrays at a time. DuckDB reads the next
-    batches in a thread of its own while the caller counts this one."""
+    batches in a thread of its own while the caller counts this one. With `persons`, the query's column
+    `person` (PersonIndex.flagged) comes as `pid`."""
     reader = con.sql((SQL_DIR / name).read_text(encoding="utf-8")).to_arrow_reader(BATCH_ROWS)
     ready: queue.Queue = queue.Queue(maxsize=2)
     stop = threading.Event()
@@ -86,14 +89,23 @@ def batches(con: duckdb.DuckDBPyConnection, name: str) -> Iterator[dict[str, np.
         while (batch := ready.get()) is not None:
             if isinstance(batch, BaseException):
                 raise batch
-            yield {field.name: column.to_numpy(zero_copy_only=False)
-                   for field, column in zip(batch.schema, batch.columns)}
+            yield numpy_columns(batch, persons)
     finally:  # a caller that stops early: let the reader finish before the connection is used again
         stop.set()
         while thread.is_alive():
             with contextlib.suppress(queue.Empty):
                 ready.get(timeout=0.1)
         thread.join()
+
+
+def numpy_columns(batch: pa.RecordBatch, persons: PersonIndex | None) -> dict[str, np.ndarray]:
+    columns = {}
+    for field, column in zip(batch.schema, batch.columns):
+        if persons is not None and field.name == "person":
+            columns["pid"] = persons.pids(column)
+        else:
+            columns[field.name] = column.to_numpy(zero_copy_only=False)
+    return columns
 
 
 def person_codes(con: duckdb.DuckDBPyConnection, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -155,7 +167,7 @@ def read_register(con: duckdb.DuckDBPyConnection, name: str, screen: RowScreen,
     row's person-year in `marks` (`free`: not marked). On a refused row stop reading and raise the refusal
     the exact queries give."""
     try:
-        with contextlib.closing(batches(con, name)) as stream:
+        with contextlib.closing(batches(con, name, screen.checks.persons)) as stream:
             for batch in stream:
                 count(screen.study_year_rows(batch))
     except Refused as refused:
