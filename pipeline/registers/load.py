@@ -228,8 +228,9 @@ def stage_table(con: duckdb.DuckDBPyConnection, table: Table, path: Path, source
     duplicate keys. Return its rows.
 
     A yearly table (a register) is not scanned here: its checks are made in the one scan of the pass over
-    the registers (pipeline/registers/municipalities.py), from a flag per row in keyed_<table>, and with the person
-    index `persons`; the returned RowChecks finds and raises the refusal behind a flag."""
+    the registers (pipeline/registers/municipalities.py), from keyed_<table> (whose person is null for a row
+    that fails one) and with the person index `persons`; the returned RowChecks finds and raises the
+    refusal behind such a row."""
     try:
         n_rows = con.execute(f"select count(*) from raw_{table.name}").fetchall()[0][0]
     except duckdb.Error as exc:

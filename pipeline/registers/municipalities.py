@@ -99,6 +99,7 @@ def batches(con: duckdb.DuckDBPyConnection, name: str,
 
 
 def numpy_columns(batch: pa.RecordBatch, persons: PersonIndex | None) -> dict[str, np.ndarray]:
+    """A batch's columns as numpy arrays; with `persons`, its `person` as `pid`."""
     columns = {}
     for field, column in zip(batch.schema, batch.columns):
         if persons is not None and field.name == "person":
