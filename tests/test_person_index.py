@@ -63,6 +63,8 @@ def test_canonical_numbers_by_hand():
     assert person_index.canonical_numbers(pa.array(values, pa.string()).slice(3, 3)).tolist() == [7001, 12345678,
                                                                                                 123456789]
     assert person_index.canonical_numbers(pa.array(["87654321", "08765432", "8765432b"])).tolist() == [87654321, -1, -1]
+    assert person_index.canonical_numbers(pa.array([None, None], pa.string())).tolist() == [-1, -1]
+    assert person_index.canonical_numbers(pa.array([], pa.string())).tolist() == []
 
 
 def test_canonical_numbers_equal_sql_canonical_number_on_random_text():
