@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import duckdb
 import pandas as pd
+import pyarrow as pa
 
 from pipeline.config import Settings
 from pipeline.registers.db import query_sql, run_sql, set_study_variables
@@ -110,12 +111,12 @@ def redefine_outcomes(person_year: pd.DataFrame, settings: Settings) -> pd.DataF
     try:
         set_study_variables(con, settings)
         con.register("panel_rows", person_year)
-        con.execute("create temp table person_year_candidates as select * exclude (sysselsatt, i_utdanning, "
+        con.execute("create temp view person_year_candidates as select * exclude (sysselsatt, i_utdanning, "
                     "arbeid_utdanning), i_utdanning = 1 as in_education, null::varchar as excluded_by "
                     "from panel_rows")
         run_sql(con, "33_person_year.sql")
-        outcomes = con.execute(f"select lopenr, aar, {', '.join(OUTCOME_COLUMNS)} from person_year "
-                               f"order by lopenr, aar").df()
+        outcomes = con.sql(f"select lopenr, aar, {', '.join(OUTCOME_COLUMNS)} from person_year "
+                           f"order by lopenr, aar").to_arrow_table()
         if _same_keys(person_year, outcomes):
             return person_year.assign(**{c: outcomes[c].to_numpy() for c in OUTCOME_COLUMNS})
         return con.execute("select * from person_year order by lopenr, aar").df()[list(PERSON_YEAR)]
@@ -123,8 +124,12 @@ def redefine_outcomes(person_year: pd.DataFrame, settings: Settings) -> pd.DataF
         con.close()
 
 
-def _same_keys(person_year: pd.DataFrame, ordered: pd.DataFrame) -> bool:
+def _same_keys(person_year: pd.DataFrame, ordered: pa.Table) -> bool:
     """True when `person_year` has the (lopenr, aar) rows of `ordered`, in the same order."""
-    return len(person_year) == len(ordered) and all(
-        person_year[key].astype(str).to_numpy().tolist() == ordered[key].astype(str).to_numpy().tolist()
-        for key in ("lopenr", "aar"))
+    if len(person_year) != ordered.num_rows:
+        return False
+    keys = pa.Table.from_pandas(person_year[["lopenr", "aar"]], preserve_index=False)
+    try:
+        return all(ordered[key].cast(keys[key].type).equals(keys[key]) for key in ("lopenr", "aar"))
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):   # keys of another type: not the same rows
+        return False
