@@ -1,8 +1,8 @@
 """Stage 2, harmonise: residence codes to the 2020 municipality structure (methods.md §4).
 
 The residence rows are matched to the crosswalk in the pass over the registers
-(pipeline/registers/municipalities.py), which reads each register once; this module builds the crosswalk it joins,
-refuses what it cannot match and summarises what it matched.
+(pipeline/registers/municipalities.py), which reads each register once; this module builds the crosswalk it looks
+rows up in, refuses what it cannot match and summarises what it matched.
 """
 from __future__ import annotations
 
@@ -19,6 +19,19 @@ from pipeline.registers.load import refuse_if_any
 def prepare(con: duckdb.DuckDBPyConnection) -> None:
     """Create `municipality_index`, `crosswalk` and the view `harmonised_bosted` (sql/20)."""
     run_sql(con, "20_harmonised_bosted.sql")
+
+
+def crosswalk_rows_by_code(con: duckdb.DuckDBPyConnection, years: np.ndarray) -> np.ndarray:
+    """The crosswalk row of each study year (row: year index) and code (column: its place in the type
+    kommnr_code of sql/20), -1 for none. The last column is all -1, so that code -1 (a code the crosswalk
+    lacks) finds no row."""
+    rows = con.execute("select crosswalk_row, aar, enum_code(kommnr::kommnr_code) as code from crosswalk"
+                       ).fetchnumpy()
+    n_codes = con.execute("select len(enum_range(null::kommnr_code))").fetchall()[0][0]
+    by_code = np.full((len(years), n_codes + 1), -1, np.int32)
+    study = (rows["aar"] >= years[0]) & (rows["aar"] <= years[-1])
+    by_code[rows["aar"][study] - years[0], rows["code"][study].astype(np.int64)] = rows["crosswalk_row"][study]
+    return by_code
 
 
 def summary(con: duckdb.DuckDBPyConnection, bosted_rows: int, study_rows: int,

@@ -201,11 +201,13 @@ def read_registers(con: duckdb.DuckDBPyConnection, settings: Settings,
     years = np.arange(settings.first_year, settings.last_year + 1)
     size = con.execute("select getvariable('person_index_size')").fetchall()[0][0]
     crosswalk = con.execute("select municipality_index from crosswalk order by crosswalk_row").fetchnumpy()
+    crosswalk_of_code = harmonise.crosswalk_rows_by_code(con, years)
     g = dict(con.execute("select aar, g from stg_grunnbelop").fetchall())
     related = np.zeros(size, bool)
     related[con.execute("select pid from related_persons").fetchnumpy()["pid"]] = True
-    counts, related_rows = count_residents(con, size, crosswalk["municipality_index"].astype(np.int64), years,
-                                           np.array([g[y] for y in years], np.int64), related, row_checks)
+    counts, related_rows = count_residents(con, size, crosswalk["municipality_index"].astype(np.int64),
+                                           crosswalk_of_code, years, np.array([g[y] for y in years], np.int64),
+                                           related, row_checks)
     for name, columns in related_rows.items():
         con.register("rows_view", pa.table(columns))
         con.execute(f"create or replace temp table related_{name}_rows as select * from rows_view")
@@ -214,11 +216,12 @@ def read_registers(con: duckdb.DuckDBPyConnection, settings: Settings,
 
 
 def count_residents(con: duckdb.DuckDBPyConnection, size: int, crosswalk_municipality: np.ndarray,
-                    years: np.ndarray, g: np.ndarray, related: np.ndarray, row_checks: dict[str, RowChecks],
-                    ) -> tuple[RegisterCounts, dict[str, dict[str, np.ndarray]]]:
+                    crosswalk_of_code: np.ndarray, years: np.ndarray, g: np.ndarray, related: np.ndarray,
+                    row_checks: dict[str, RowChecks]) -> tuple[RegisterCounts, dict[str, dict[str, np.ndarray]]]:
     """The counts of RegisterCounts, and the rows (pid, year index, values) of the `related` pids.
 
-    `crosswalk_municipality`: the municipality index of each crosswalk row; `g`: G of each study year."""
+    `crosswalk_municipality`: the municipality index of each crosswalk row; `crosswalk_of_code`: the crosswalk
+    row of each year index and code (harmonise.crosswalk_rows_by_code); `g`: G of each study year."""
     n_municipalities = con.execute("select count(*) from municipality_index").fetchall()[0][0]
     n_years, n_groups = len(years), n_municipalities * len(years)
     birth_year, code, exists = person_codes(con, size)
@@ -245,7 +248,8 @@ def count_residents(con: duckdb.DuckDBPyConnection, size: int, crosswalk_municip
 
     def residents(rows: dict[str, np.ndarray]) -> None:
         nonlocal n_working
-        pid, crosswalk_row, year_index = rows["pid"], rows["crosswalk_row"], rows["year_index"]
+        pid, year_index = rows["pid"], rows["year_index"]
+        crosswalk_row = crosswalk_of_code[year_index, rows["kommnr_code"]]
         if (crosswalk_row < 0).any():
             raise Refused(lambda con: harmonise.refuse_unmatched(con, row_checks["bosted"].path))
         crosswalk_used[crosswalk_row] = True
